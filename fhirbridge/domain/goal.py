@@ -1,0 +1,60 @@
+"""Patient goals with measurable targets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+
+from fhirbridge.domain.codes import Code
+
+
+class GoalLifecycle(StrEnum):
+    PROPOSED = "proposed"
+    PLANNED = "planned"
+    ACCEPTED = "accepted"
+    ACTIVE = "active"
+    ON_HOLD = "on-hold"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    ENTERED_IN_ERROR = "entered-in-error"
+    REJECTED = "rejected"
+
+
+class AchievementStatus(StrEnum):
+    IN_PROGRESS = "in-progress"
+    IMPROVING = "improving"
+    WORSENING = "worsening"
+    NO_CHANGE = "no-change"
+    ACHIEVED = "achieved"
+    SUSTAINING = "sustaining"
+    NOT_ACHIEVED = "not-achieved"
+    NO_PROGRESS = "no-progress"
+    NOT_ATTAINABLE = "not-attainable"
+
+
+@dataclass(frozen=True, slots=True)
+class GoalTarget:
+    """What is measured and the value or range aimed for, by when."""
+
+    measure: Code | None = None
+    value: Decimal | None = None
+    low: Decimal | None = None
+    high: Decimal | None = None
+    unit: str | None = None  # UCUM
+    due: date | None = None
+
+
+@dataclass(slots=True)
+class Goal:
+    id: str
+    patient_id: str
+    description: str
+    lifecycle_status: GoalLifecycle
+    achievement_status: AchievementStatus | None = None
+    description_code: Code | None = None
+    start: date | None = None
+    target: GoalTarget | None = None
+    expressed_by: str | None = None  # a CareTeamMember id, or "patient"
+    addresses: list[str] = field(default_factory=list)  # "Condition/..." references
