@@ -22,8 +22,8 @@ class CarePlan:
     id: str
     patient_id: str
     status: CarePlanStatus
-    title: str
-    narrative: str  # plain text; rendered as the resource's XHTML narrative
+    title: str | None = None
+    narrative: str | None = None  # plain text; rendered as the resource's XHTML narrative
     enrollment_id: str | None = None
     author_id: str | None = None
     start: date | None = None

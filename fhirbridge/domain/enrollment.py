@@ -77,7 +77,7 @@ class ProgramConsent:
     enrollment_id: str
     program: Program
     status: ConsentStatus
-    date: date
+    given_on: date
     method: ConsentMethod
     recorded_by_id: str
     scope: Code | None = None

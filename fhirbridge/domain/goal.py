@@ -50,11 +50,11 @@ class GoalTarget:
 class Goal:
     id: str
     patient_id: str
-    description: str
     lifecycle_status: GoalLifecycle
+    description: str | None = None  # free text; description_code carries the coded form
     achievement_status: AchievementStatus | None = None
     description_code: Code | None = None
     start: date | None = None
     target: GoalTarget | None = None
-    expressed_by: str | None = None  # a CareTeamMember id, or "patient"
+    expressed_by: str | None = None  # the CareTeamMember who recorded it with the patient
     addresses: list[str] = field(default_factory=list)  # "Condition/..." references

@@ -78,12 +78,12 @@ class Referral:
 
     id: str
     patient_id: str
-    kind: ReferralKind
     status: ReferralStatus
-    service: Code  # what is requested
-    categories: list[Code]
-    authored_on: datetime
-    requester_id: str
+    kind: ReferralKind | None = None
+    service: Code | None = None  # what is requested
+    categories: list[Code] = field(default_factory=list)
+    authored_on: datetime | None = None
+    requester_id: str | None = None
     reason: str | None = None
     reason_code: Code | None = None
     priority: TaskPriority = TaskPriority.ROUTINE

@@ -105,10 +105,10 @@ class CareTask:
     """Work a care manager owes a patient: a call, a medication review, an outreach attempt."""
 
     id: str
-    patient_id: str
-    kind: CareTaskKind
     status: TaskStatus
-    authored_on: datetime
+    patient_id: str | None = None  # tasks read from other systems need not be about a patient
+    kind: CareTaskKind | None = None
+    authored_on: datetime | None = None
     description: str | None = None
     priority: TaskPriority = TaskPriority.ROUTINE
     owner_id: str | None = None

@@ -1,0 +1,27 @@
+"""The domain concepts that mapping files may name, and their classes."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from fhirbridge import domain
+
+CONCEPTS: dict[str, type] = {
+    "enrollment": domain.Enrollment,
+    "consent": domain.ProgramConsent,
+    "care_plan": domain.CarePlan,
+    "goal": domain.Goal,
+    "care_task": domain.CareTask,
+    "time_entry": domain.TimeEntry,
+    "referral": domain.Referral,
+}
+
+# Concepts fhirbridge refers to but does not own as resources: the EHR owns Patient and
+# Practitioner, we only hold links to them.
+LINKED_CONCEPTS = frozenset({"patient", "member"})
+
+ENUMS: dict[str, type[StrEnum]] = {
+    name: obj
+    for name in domain.__all__
+    if isinstance(obj := getattr(domain, name), type) and issubclass(obj, StrEnum)
+}

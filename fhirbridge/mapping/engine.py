@@ -1,0 +1,399 @@
+"""Apply a resource mapping: domain record -> FHIR JSON, and FHIR JSON -> domain values.
+
+Outbound, the record is laid over ``base`` (the resource as last seen on the server) so that
+everything we do not own survives: other systems' identifiers, extensions and codings,
+elements we do not map. An existing element that already means the same value is kept
+verbatim (``2024-01-05T10:00:00+00:00`` is not rewritten as ``...Z``).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import typing
+from collections.abc import Iterator
+from dataclasses import dataclass
+from types import NoneType, UnionType
+from typing import Any
+
+from fhirbridge.mapping.context import MappingContext, MappingError
+from fhirbridge.mapping.elements import ElementPath, Segment
+from fhirbridge.mapping.transforms import UCUM, Compiled, Transform
+
+__all__ = ["ResourceMapping", "build_entity", "field_type"]
+
+_MISSING = object()
+_COMPANION_KEY = {"text_from": "text", "display_from": "display", "unit_from": "unit"}
+
+
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    compiled: Compiled
+    path: ElementPath
+    transform: Transform
+
+
+@dataclass(frozen=True, slots=True)
+class _Fixed:
+    path: ElementPath
+    value: Any
+    coding: dict[str, str] | None
+
+
+@dataclass(frozen=True)
+class ResourceMapping:
+    """A loaded, checked mapping between one domain concept and one FHIR resource type."""
+
+    concept: str
+    resource: str
+    profile: str | None
+    identifier_prefix: str
+    source: str  # file it came from, for error messages
+    rules: tuple[_Rule, ...]
+    fixed: tuple[_Fixed, ...]
+
+    @property
+    def owned_fields(self) -> frozenset[str]:
+        names = set()
+        for rule in self.rules:
+            names.add(rule.compiled.rule.field.split(".")[0])
+            for attr in _COMPANION_KEY:
+                extra = getattr(rule.compiled.rule, attr)
+                if extra:
+                    names.add(extra.split(".")[0])
+        return frozenset(names)
+
+    # -- outbound -------------------------------------------------------------------------
+
+    def to_fhir(
+        self, entity: Any, ctx: MappingContext, *, base: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        resource: dict[str, Any] = copy.deepcopy(base) if base else {}
+        resource["resourceType"] = self.resource
+        if self.profile:
+            profiles = resource.setdefault("meta", {}).setdefault("profile", [])
+            if self.profile not in profiles:
+                profiles.append(self.profile)
+        label = f"{self.resource}/{getattr(entity, 'id', '?')}"
+        for fixed in self.fixed:
+            _apply_fixed(resource, fixed)
+        for rule in self.rules:
+            try:
+                _apply_rule(resource, rule, entity, ctx)
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                raise MappingError(label, rule.path.text, str(exc)) from exc
+        return resource
+
+    # -- inbound --------------------------------------------------------------------------
+
+    def from_fhir(self, resource: dict[str, Any], ctx: MappingContext) -> dict[str, Any]:
+        """Domain values (dotted field name -> value) for every field this mapping owns."""
+        label = f"{self.resource}/{resource.get('id', '(no id)')}"
+        if resource.get("resourceType") != self.resource:
+            raise MappingError(label, "resourceType", f"expected {self.resource}")
+        values: dict[str, Any] = {}
+        for rule in self.rules:
+            try:
+                values.update(_read_rule(resource, rule, ctx))
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                raise MappingError(label, rule.path.text, str(exc)) from exc
+        return values
+
+
+# -- paths -------------------------------------------------------------------------------
+
+
+def _get(node: Any, segments: tuple[Segment, ...]) -> Any:
+    for seg in segments:
+        if not isinstance(node, dict) or seg.name not in node:
+            return None
+        node = node[seg.name]
+        if seg.index is not None:
+            if not isinstance(node, list) or len(node) <= seg.index:
+                return None
+            node = node[seg.index]
+    return node
+
+
+def _set(node: dict[str, Any], segments: tuple[Segment, ...], value: Any) -> None:
+    for seg in segments[:-1]:
+        if seg.index is not None:
+            items = node.setdefault(seg.name, [])
+            while len(items) <= seg.index:
+                items.append({})
+            node = items[seg.index]
+        else:
+            node = node.setdefault(seg.name, {})
+    last = segments[-1]
+    if last.index is not None:
+        items = node.setdefault(last.name, [])
+        while len(items) <= last.index:
+            items.append({})
+        items[last.index] = value
+    else:
+        node[last.name] = value
+
+
+def _delete(node: dict[str, Any], segments: tuple[Segment, ...]) -> None:
+    """Remove the element and any parents it leaves empty."""
+    if not segments:
+        return
+    seg = segments[0]
+    if seg.name not in node:
+        return
+    if len(segments) == 1 and seg.index is None:
+        del node[seg.name]
+        return
+    child = node[seg.name]
+    if seg.index is not None:
+        if not isinstance(child, list) or len(child) <= seg.index:
+            return
+        if len(segments) == 1:
+            child.pop(seg.index)
+        elif isinstance(child[seg.index], dict):
+            _delete(child[seg.index], segments[1:])
+            if not child[seg.index]:
+                child.pop(seg.index)
+    elif isinstance(child, dict):
+        _delete(child, segments[1:])
+    if node[seg.name] in ({}, []):
+        del node[seg.name]
+
+
+# -- rules -------------------------------------------------------------------------------
+
+
+def _domain_value(entity: Any, dotted: str) -> Any:
+    value = entity
+    for part in dotted.split("."):
+        if value is None:
+            return None
+        value = getattr(value, part)
+    return value
+
+
+def _apply_fixed(resource: dict[str, Any], fixed: _Fixed) -> None:
+    current = _get(resource, fixed.path.segments)
+    if fixed.coding is None:
+        if current is None:
+            _set(resource, fixed.path.segments, copy.deepcopy(fixed.value))
+        return
+    items = current if isinstance(current, list) else []
+    wanted = (fixed.coding["system"], fixed.coding["code"])
+    for item in items:
+        for coding in item.get("coding", []) if isinstance(item, dict) else []:
+            if (coding.get("system"), coding.get("code")) == wanted:
+                return
+    _set(resource, fixed.path.segments, [*items, {"coding": [dict(fixed.coding)]}])
+
+
+def _apply_rule(resource: dict[str, Any], rule: _Rule, entity: Any, ctx: MappingContext) -> None:
+    c = rule.compiled
+    value = _domain_value(entity, c.rule.field)
+    each = rule.path.each_at
+    if each is not None or rule.path.leaf_is_list:
+        values = list(value or []) if c.is_list else ([] if value is None else [value])
+        _apply_list(resource, rule, values, ctx)
+        return
+    existing = _get(resource, rule.path.segments)
+    companions = {
+        key: _domain_value(entity, getattr(c.rule, attr))
+        for attr, key in _COMPANION_KEY.items()
+        if getattr(c.rule, attr)
+    }
+    if existing is not None and _read_scalar(existing, rule, ctx) == (value, companions):
+        return  # same meaning: keep the server's spelling
+    if value is None:
+        new = (
+            existing
+            if existing is not None and not rule.transform.claims(existing, c, ctx)
+            else None
+        )
+        if c.rule.transform == "concept":
+            new = rule.transform.to_fhir(None, existing, c, ctx)
+    else:
+        new = rule.transform.to_fhir(value, existing, c, ctx)
+    for key, companion in companions.items():
+        if value is None and c.rule.transform != "concept":
+            break  # a unit or display means nothing without its value
+        new = dict(new) if isinstance(new, dict) else {}
+        if companion is None:
+            new.pop(key, None)
+        else:
+            new[key] = str(companion)
+            if key == "unit":
+                new.update({"system": UCUM, "code": str(companion)})
+    if new in (None, {}, []):
+        _delete(resource, rule.path.segments)
+    else:
+        _set(resource, rule.path.segments, new)
+
+
+def _apply_list(
+    resource: dict[str, Any], rule: _Rule, values: list[Any], ctx: MappingContext
+) -> None:
+    c = rule.compiled
+    each = rule.path.each_at
+    segments = rule.path.segments
+    container: tuple[Segment, ...] = segments
+    inner: tuple[Segment, ...] = ()
+    if each is not None:
+        container = (*segments[:each], dataclasses.replace(segments[each], each=False))
+        inner = segments[each + 1 :]
+    existing = _get(resource, container)
+    items = list(existing) if isinstance(existing, list) else []
+    pending = iter(values)
+    out: list[Any] = []
+    for item in items:
+        target = _get(item, inner) if inner else item
+        if target is None or not rule.transform.claims(target, c, ctx):
+            out.append(item)
+            continue
+        value = next(pending, _MISSING)
+        if value is _MISSING:
+            continue  # the record no longer has it
+        if _read_one(target, rule, ctx) == value:
+            out.append(item)
+            continue
+        out.append(_place(item, inner, rule.transform.to_fhir(value, target, c, ctx)))
+    for value in pending:
+        out.append(_place({}, inner, rule.transform.to_fhir(value, None, c, ctx)))
+    if out:
+        _set(resource, container, out)
+    else:
+        _delete(resource, container)
+
+
+def _place(item: Any, inner: tuple[Segment, ...], value: Any) -> Any:
+    if not inner:
+        return value
+    placed = copy.deepcopy(item) if isinstance(item, dict) else {}
+    _set(placed, inner, value)
+    return placed
+
+
+def _read_one(element: Any, rule: _Rule, ctx: MappingContext) -> Any:
+    return rule.transform.from_fhir(element, rule.compiled, ctx)
+
+
+def _read_scalar(element: Any, rule: _Rule, ctx: MappingContext) -> tuple[Any, dict[str, Any]]:
+    c = rule.compiled
+    value = _read_one(element, rule, ctx) if rule.transform.claims(element, c, ctx) else None
+    companions: dict[str, Any] = {}
+    for attr, key in _COMPANION_KEY.items():
+        if getattr(c.rule, attr):
+            raw = element.get(key) if isinstance(element, dict) else None
+            companions[key] = raw
+    return value, companions
+
+
+def _read_rule(resource: dict[str, Any], rule: _Rule, ctx: MappingContext) -> dict[str, Any]:
+    c = rule.compiled
+    each = rule.path.each_at
+    if each is not None or rule.path.leaf_is_list:
+        found = []
+        for target in _iter_targets(resource, rule):
+            if rule.transform.claims(target, c, ctx):
+                value = _read_one(target, rule, ctx)
+                if value is not None:
+                    found.append(value)
+        if c.is_list:
+            return {c.rule.field: found}
+        return {c.rule.field: found[0] if found else None}
+    element = _get(resource, rule.path.segments)
+    out: dict[str, Any] = {c.rule.field: None}
+    for attr in _COMPANION_KEY:
+        if getattr(c.rule, attr):
+            out[getattr(c.rule, attr)] = None
+    if element is None:
+        return out
+    value, companions = _read_scalar(element, rule, ctx)
+    if value is None and c.rule.transform in {"code", "string", "date", "datetime", "boolean"}:
+        value = _read_one(element, rule, ctx)  # raises a clear error for bad content
+    out[c.rule.field] = value
+    for attr, key in _COMPANION_KEY.items():
+        name = getattr(c.rule, attr)
+        if name:
+            out[name] = companions[key]
+    return out
+
+
+def _iter_targets(resource: dict[str, Any], rule: _Rule) -> Iterator[Any]:
+    each = rule.path.each_at
+    segments = rule.path.segments
+    if each is None:
+        items = _get(resource, segments)
+        yield from items if isinstance(items, list) else []
+        return
+    container = (*segments[:each], dataclasses.replace(segments[each], each=False))
+    items = _get(resource, container)
+    for item in items if isinstance(items, list) else []:
+        target = _get(item, segments[each + 1 :])
+        if target is not None:
+            yield target
+
+
+# -- building domain records -------------------------------------------------------------
+
+
+def field_type(cls: type, dotted: str) -> tuple[type, bool, bool]:
+    """(value type, is list, is optional) of a possibly nested dataclass field."""
+    current: Any = cls
+    hint: Any = None
+    for part in dotted.split("."):
+        if not dataclasses.is_dataclass(current):
+            raise KeyError(dotted)
+        hints = typing.get_type_hints(current)
+        if part not in hints:
+            raise KeyError(dotted)
+        hint = hints[part]
+        current = _unwrap(hint)[0]
+    base, optional = _unwrap(hint)
+    origin = typing.get_origin(base)
+    if origin is list:
+        return typing.get_args(base)[0], True, optional
+    return base, False, optional
+
+
+def _unwrap(hint: Any) -> tuple[Any, bool]:
+    if isinstance(hint, UnionType) or typing.get_origin(hint) is typing.Union:
+        args = [a for a in typing.get_args(hint) if a is not NoneType]
+        return args[0], True
+    return hint, False
+
+
+def build_entity(cls: type, values: dict[str, Any], *, label: str) -> Any:
+    """Construct a domain record from dotted field values; nested records built as needed."""
+    flat: dict[str, Any] = {}
+    nested: dict[str, dict[str, Any]] = {}
+    for name, value in values.items():
+        head, _, rest = name.partition(".")
+        if rest:
+            nested.setdefault(head, {})[rest] = value
+        else:
+            flat[head] = value
+    hints = typing.get_type_hints(cls)
+    for head, sub in nested.items():
+        inner, _ = _unwrap(hints[head])
+        flat[head] = (
+            build_entity(inner, sub, label=label)
+            if any(v not in (None, []) for v in sub.values())
+            else None
+        )
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    missing = [
+        name
+        for name, f in fields.items()
+        if flat.get(name) is None
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+        and not _unwrap(hints[name])[1]
+    ]
+    if missing:
+        raise MappingError(label, "(record)", f"missing required value(s): {', '.join(missing)}")
+    kwargs = {
+        k: v
+        for k, v in flat.items()
+        if k in fields and not (v is None and fields[k].default is not dataclasses.MISSING)
+    }
+    return cls(**kwargs)

@@ -1,0 +1,230 @@
+"""Load every mapping file under ``mappings/`` at start-up and check it thoroughly.
+
+A file that names an unknown domain field, FHIR element, code system, code table, extension
+or concept fails here, with its path and line, before any record is mapped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from fhirbridge.datafiles import DataFileError, line_of, load_yaml, parse_model
+from fhirbridge.domain.codes import Code
+from fhirbridge.mapping.codes import CodeTable, Terminology
+from fhirbridge.mapping.concepts import CONCEPTS, ENUMS, LINKED_CONCEPTS
+from fhirbridge.mapping.elements import UnknownElement, resolve
+from fhirbridge.mapping.engine import ResourceMapping, _Fixed, _Rule, field_type
+from fhirbridge.mapping.schema import (
+    CodeSystemsFile,
+    CodeTableFile,
+    FieldRule,
+    ResourceMappingFile,
+)
+from fhirbridge.mapping.transforms import TRANSFORMS, Compiled
+
+__all__ = ["Mappings", "load_mappings"]
+
+# Which transforms make sense for which kind of domain value.
+_ENUM_TRANSFORMS = {"code", "coding", "concept", "extension"}
+_LIST_TRANSFORMS = {"identifier", "concept", "reference", "extension", "task_output", "coding"}
+
+
+@dataclass(frozen=True)
+class Mappings:
+    terminology: Terminology
+    resources: tuple[ResourceMapping, ...]
+
+    def for_concept(self, concept: str) -> tuple[ResourceMapping, ...]:
+        return tuple(m for m in self.resources if m.concept == concept)
+
+    def get(self, concept: str, resource: str) -> ResourceMapping:
+        for m in self.resources:
+            if m.concept == concept and m.resource == resource:
+                return m
+        raise KeyError(f"no mapping of {concept} to {resource}")
+
+
+def load_mappings(root: Path) -> Mappings:
+    terminology = _load_terminology(root)
+    files = sorted((root / "resources").glob("*.yaml"))
+    if not files:
+        raise DataFileError(root / "resources", None, "no resource mappings found")
+    resources = tuple(_load_resource(path, terminology) for path in files)
+    seen: dict[tuple[str, str], Path] = {}
+    for path, mapping in zip(files, resources, strict=True):
+        key = (mapping.concept, mapping.resource)
+        if key in seen:
+            raise DataFileError(path, 1, f"{key[0]} -> {key[1]} is also mapped in {seen[key]}")
+        seen[key] = path
+    return Mappings(terminology, resources)
+
+
+def _load_terminology(root: Path) -> Terminology:
+    path = root / "codesystems.yaml"
+    raw = load_yaml(path)
+    systems = parse_model(CodeSystemsFile, raw, path)
+    tables: dict[str, CodeTable] = {}
+    for table_path in sorted((root / "codes").glob("*.yaml")):
+        table_raw = load_yaml(table_path)
+        spec = parse_model(CodeTableFile, table_raw, table_path)
+        tables[spec.table] = _compile_table(spec, table_raw, table_path, systems)
+    return Terminology(dict(systems.systems), dict(systems.extensions), tables)
+
+
+def _compile_table(
+    spec: CodeTableFile, raw: Any, path: Path, systems: CodeSystemsFile
+) -> CodeTable:
+    enum = ENUMS.get(spec.enum)
+    if enum is None:
+        raise DataFileError(path, line_of(raw, ["enum"]), f"unknown domain enum '{spec.enum}'")
+    members = {m.value: m for m in enum}
+    for key in spec.entries:
+        if key not in members:
+            line = line_of(raw, ["entries", key])
+            raise DataFileError(path, line, f"'{key}' is not a member of {spec.enum}")
+    uncovered = sorted(set(members) - set(spec.entries))
+    if uncovered:
+        line = line_of(raw, ["entries"])
+        raise DataFileError(path, line, f"no entry for {spec.enum} member(s) {uncovered}")
+    codes: dict[StrEnum, str] = {}
+    codings: dict[StrEnum, tuple[dict[str, str], ...]] = {}
+    counts: dict[tuple[str, str], int] = {}
+    for key, entry in spec.entries.items():
+        member = members[key]
+        line = line_of(raw, ["entries", key])
+        if spec.kind == "code":
+            if not isinstance(entry, str):
+                raise DataFileError(path, line, "a 'code' table maps each member to a code")
+            codes[member] = entry
+            continue
+        if isinstance(entry, str) or not entry:
+            raise DataFileError(path, line, "a 'codings' table maps each member to codings")
+        built = []
+        for coding in entry:
+            if coding.system not in systems.systems:
+                raise DataFileError(path, line, f"unknown code system '{coding.system}'")
+            uri = systems.systems[coding.system]
+            item = {"system": uri, "code": coding.code}
+            if coding.display:
+                item["display"] = coding.display
+            built.append(item)
+            counts[(uri, coding.code)] = counts.get((uri, coding.code), 0) + 1
+        codings[member] = tuple(built)
+    reverse: dict[tuple[str, str], StrEnum] = {}
+    for member, items in codings.items():
+        unique = [(c["system"], c["code"]) for c in items if counts[(c["system"], c["code"])] == 1]
+        if not unique:
+            line = line_of(raw, ["entries", member.value])
+            raise DataFileError(path, line, f"'{member.value}' has no coding of its own")
+        for pair in unique:
+            reverse[pair] = member
+    return CodeTable(spec.table, enum, spec.kind, codes, codings, reverse)
+
+
+def _load_resource(path: Path, terminology: Terminology) -> ResourceMapping:
+    raw = load_yaml(path)
+    spec = parse_model(ResourceMappingFile, raw, path)
+    cls = CONCEPTS.get(spec.concept)
+    if cls is None:
+        line = line_of(raw, ["concept"])
+        raise DataFileError(path, line, f"unknown concept '{spec.concept}'")
+    try:
+        resolve(spec.resource, "id")
+    except (UnknownElement, KeyError, ValueError) as exc:
+        line = line_of(raw, ["resource"])
+        raise DataFileError(path, line, f"unknown FHIR resource '{spec.resource}'") from exc
+    fixed = []
+    for i, fixed_rule in enumerate(spec.fixed):
+        line = line_of(raw, ["fixed", i])
+        element = _resolve(spec.resource, fixed_rule.element, path, line)
+        coding = None
+        if fixed_rule.coding is not None:
+            spec_coding = fixed_rule.coding
+            if spec_coding.system not in terminology.systems:
+                raise DataFileError(path, line, f"unknown code system '{spec_coding.system}'")
+            coding = {"system": terminology.uri(spec_coding.system), "code": spec_coding.code}
+            if spec_coding.display:
+                coding["display"] = spec_coding.display
+        fixed.append(_Fixed(element, fixed_rule.value, coding))
+    rules = []
+    for i, field_rule in enumerate(spec.fields):
+        line = line_of(raw, ["fields", i])
+        rules.append(_compile_rule(field_rule, spec, cls, terminology, path, line))
+    return ResourceMapping(
+        concept=spec.concept,
+        resource=spec.resource,
+        profile=spec.profile,
+        identifier_prefix=spec.identifier_prefix,
+        source=str(path),
+        rules=tuple(rules),
+        fixed=tuple(fixed),
+    )
+
+
+def _resolve(resource: str, element: str, path: Path, line: int | None) -> Any:
+    try:
+        return resolve(resource, element)
+    except UnknownElement as exc:
+        raise DataFileError(path, line, f"unknown FHIR element {exc}") from exc
+
+
+def _compile_rule(
+    rule: FieldRule,
+    spec: ResourceMappingFile,
+    cls: type,
+    terminology: Terminology,
+    path: Path,
+    line: int | None,
+) -> _Rule:
+    def fail(reason: str) -> DataFileError:
+        return DataFileError(path, line, f"field '{rule.field}': {reason}")
+
+    try:
+        py_type, is_list, _ = field_type(cls, rule.field)
+    except KeyError:
+        raise fail(f"{cls.__name__} has no field '{rule.field}'") from None
+    for companion in (rule.text_from, rule.display_from, rule.unit_from):
+        if companion is not None:
+            try:
+                field_type(cls, companion)
+            except KeyError:
+                raise fail(f"{cls.__name__} has no field '{companion}'") from None
+    element = _resolve(spec.resource, rule.element, path, line)
+    in_list = element.each_at is not None or element.leaf_is_list
+    if is_list and not in_list:
+        raise fail(f"a list field needs a list element (or [*]), '{rule.element}' is single")
+    if in_list and rule.transform not in _LIST_TRANSFORMS:
+        raise fail(f"transform '{rule.transform}' cannot fill the list '{rule.element}'")
+    table = None
+    if rule.table is not None:
+        table = terminology.tables.get(rule.table)
+        if table is None:
+            raise fail(f"unknown code table '{rule.table}'")
+        if table.enum is not py_type:
+            raise fail(f"table '{rule.table}' is for {table.enum.__name__}, not {py_type.__name__}")
+    is_enum = isinstance(py_type, type) and issubclass(py_type, StrEnum)
+    if is_enum and rule.transform not in _ENUM_TRANSFORMS:
+        raise fail(f"an enum field cannot use transform '{rule.transform}'")
+    if rule.transform in {"coding", "concept"} and table is None and py_type is not Code:
+        raise fail("needs a code 'table' (enum field) or a Code field with 'systems'")
+    for system in rule.systems or []:
+        if system not in terminology.systems:
+            raise fail(f"unknown code system '{system}'")
+    if rule.transform == "reference" and (rule.concept is None) == (rule.target is None):
+        raise fail("a reference names either 'concept' (local record) or 'target' (FHIR type)")
+    if rule.concept is not None and rule.concept not in CONCEPTS.keys() | LINKED_CONCEPTS:
+        raise fail(f"unknown concept '{rule.concept}'")
+    if rule.transform == "extension" and rule.url not in terminology.extensions:
+        raise fail(f"unknown extension '{rule.url}'")
+    compiled = Compiled(
+        rule=rule,
+        resource=spec.resource,
+        py_type=py_type,
+        is_list=is_list,
+        table=table,
+        prefix=spec.identifier_prefix,
+    )
+    return _Rule(compiled, element, TRANSFORMS[rule.transform])

@@ -1,0 +1,69 @@
+"""Reference resolution for records whose server ids are known up front.
+
+Patients and staff point at the EHR's Patient and Practitioner resources; our own records are
+``<ResourceType>/<id>`` with ids chosen by the caller. The sync engine has its own resolver
+(server ids from its link table, ``urn:uuid:`` inside transactions); this one serves golden
+tests, imports of self-contained bundles and the demo.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from fhirbridge.domain.people import CareTeamMember, PatientLink
+
+__all__ = ["PRIMARY_RESOURCE", "StaticReferences"]
+
+PRIMARY_RESOURCE: dict[str, str] = {
+    "enrollment": "EpisodeOfCare",
+    "consent": "Consent",
+    "care_plan": "CarePlan",
+    "goal": "Goal",
+    "care_task": "Task",
+    "time_entry": "Encounter",
+    "referral": "ServiceRequest",
+}
+
+
+@dataclass
+class StaticReferences:
+    patients: Mapping[str, str] = field(default_factory=dict)  # local id -> "Patient/..."
+    members: Mapping[str, str] = field(default_factory=dict)  # local id -> "Practitioner/..."
+    # concept -> local id -> server id, for our own records
+    server_ids: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, patients: list[PatientLink], members: list[CareTeamMember]) -> StaticReferences:
+        return cls(
+            patients={p.id: p.ehr_reference for p in patients},
+            members={m.id: m.practitioner_reference or f"Practitioner/{m.id}" for m in members},
+        )
+
+    def reference(self, concept: str, local_id: str) -> str:
+        if concept == "patient":
+            return self.patients[local_id]
+        if concept == "member":
+            return self.members[local_id]
+        server_id = self.server_ids.get(concept, {}).get(local_id, local_id)
+        return f"{PRIMARY_RESOURCE[concept]}/{server_id}"
+
+    def local_id(self, concept: str, reference: str) -> str | None:
+        if concept == "patient":
+            return _reverse(self.patients, reference)
+        if concept == "member":
+            return _reverse(self.members, reference)
+        kind, _, server_id = reference.rpartition("/")
+        if kind.rsplit("/", 1)[-1] != PRIMARY_RESOURCE[concept] or not server_id:
+            return None
+        for local, known in self.server_ids.get(concept, {}).items():
+            if known == server_id:
+                return local
+        return server_id
+
+
+def _reverse(table: Mapping[str, str], reference: str) -> str | None:
+    for local, ref in table.items():
+        if ref == reference or reference.endswith("/" + ref):
+            return local
+    return None

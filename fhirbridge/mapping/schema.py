@@ -1,0 +1,84 @@
+"""The schema of mapping files: what a file may say, checked before anything else reads it."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CodingSpec(_Strict):
+    system: str  # alias from codesystems.yaml
+    code: str
+    display: str | None = None
+
+
+class CodeSystemsFile(_Strict):
+    systems: dict[str, str]
+    extensions: dict[str, str] = Field(default_factory=dict)
+
+
+class CodeTableFile(_Strict):
+    """Translates one domain enum to FHIR codes (a plain code, or codings)."""
+
+    table: str
+    enum: str  # domain enum class name; every member must be covered
+    kind: Literal["code", "codings"]
+    entries: dict[str, str | list[CodingSpec]]
+
+
+TransformName = Literal[
+    "identifier",
+    "string",
+    "boolean",
+    "date",
+    "datetime",
+    "decimal",
+    "code",
+    "coding",
+    "concept",
+    "reference",
+    "extension",
+    "narrative",
+    "quantity",
+    "minutes",
+    "task_output",
+]
+
+
+class FieldRule(_Strict):
+    """One domain field and the FHIR element it lives in."""
+
+    field: str  # domain attribute, dotted for nested values ("target.measure")
+    element: str  # FHIR element path: "description", "target[0].dueDate", "activity[*].reference"
+    transform: TransformName = "string"
+    table: str | None = None  # code table for enums
+    systems: list[str] | None = None  # code systems a domain Code may use here
+    concept: str | None = None  # reference: the domain concept the local id belongs to
+    target: str | None = None  # reference: FHIR type of a raw (externally owned) reference
+    text_from: str | None = None  # concept: a second domain field holding the text
+    display_from: str | None = None  # reference: a second domain field holding the display
+    unit_from: str | None = None  # quantity: a second domain field holding the UCUM unit
+    url: str | None = None  # extension: alias from codesystems.yaml
+    value: Literal["code", "boolean", "reference", "concept", "date"] | None = None
+
+
+class FixedRule(_Strict):
+    """An element whose value is fixed by the profile; set when the resource lacks it."""
+
+    element: str
+    value: Any = None
+    coding: CodingSpec | None = None  # for CodeableConcept lists: ensure this coding is present
+
+
+class ResourceMappingFile(_Strict):
+    concept: str  # domain concept (see fhirbridge.mapping.concepts)
+    resource: str  # FHIR resource type
+    profile: str | None = None
+    identifier_prefix: str  # business identifier value = "<prefix>/<local id>"
+    fixed: list[FixedRule] = Field(default_factory=list)
+    fields: list[FieldRule]
