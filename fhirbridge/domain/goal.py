@@ -45,6 +45,15 @@ class GoalTarget:
     unit: str | None = None  # UCUM
     due: date | None = None
 
+    def __post_init__(self) -> None:
+        amounts = (self.value, self.low, self.high)
+        if self.unit is not None and all(a is None for a in amounts):
+            raise ValueError("a goal target unit needs a value or a range")
+        if self.value is not None and (self.low is not None or self.high is not None):
+            raise ValueError("a goal target is a value or a range, not both")
+        if self.measure is None and self.due is None and all(a is None for a in amounts):
+            raise ValueError("an empty goal target says nothing; leave it out")
+
 
 @dataclass(slots=True)
 class Goal:

@@ -77,8 +77,8 @@ class Referral:
     """A referral and its fulfilment tracker, owned jointly with the performer."""
 
     id: str
-    patient_id: str
     status: ReferralStatus
+    patient_id: str | None = None  # None only for orders read from elsewhere without a subject
     kind: ReferralKind | None = None
     service: Code | None = None  # what is requested
     categories: list[Code] = field(default_factory=list)
@@ -86,7 +86,7 @@ class Referral:
     requester_id: str | None = None
     reason: str | None = None
     reason_code: Code | None = None
-    priority: TaskPriority = TaskPriority.ROUTINE
+    priority: TaskPriority | None = None  # unstated means routine
     performer_reference: str | None = None  # "Organization/..." that should fulfil it
     performer_display: str | None = None
     goal_id: str | None = None

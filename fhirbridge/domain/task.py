@@ -110,7 +110,7 @@ class CareTask:
     kind: CareTaskKind | None = None
     authored_on: datetime | None = None
     description: str | None = None
-    priority: TaskPriority = TaskPriority.ROUTINE
+    priority: TaskPriority | None = None  # unstated means routine
     owner_id: str | None = None
     requester_id: str | None = None
     due_start: date | None = None

@@ -39,24 +39,27 @@ class TimeEntry:
     """
 
     id: str
-    patient_id: str
-    enrollment_id: str
-    program: Program
-    staff_id: str
-    staff_role: StaffRole
-    activity: TimeEntryActivity
-    mode: ContactMode
     status: TimeEntryStatus
-    start: datetime
+    # Entries fhirbridge records always carry the fields below (the workflow layer requires
+    # them); Encounters read from other systems may lack any of them, and billing counts
+    # only entries that have what its rules need.
+    patient_id: str | None = None
+    enrollment_id: str | None = None
+    program: Program | None = None
+    staff_id: str | None = None
+    staff_role: StaffRole | None = None
+    activity: TimeEntryActivity | None = None
+    mode: ContactMode | None = None
+    start: datetime | None = None
     end: datetime | None = None
     minutes: int | None = None
-    interactive: bool = False  # a real-time exchange with the patient (RPM needs one a month)
+    interactive: bool | None = None  # a real-time exchange with the patient (RPM needs one a month)
     notes: str | None = None
 
     @property
     def duration_minutes(self) -> int | None:
         if self.minutes is not None:
             return self.minutes
-        if self.end is None:
+        if self.start is None or self.end is None:
             return None
         return int((self.end - self.start).total_seconds() // 60)

@@ -20,7 +20,7 @@ from fhirbridge.mapping.context import MappingContext, MappingError
 from fhirbridge.mapping.elements import ElementPath, Segment
 from fhirbridge.mapping.transforms import UCUM, Compiled, Transform
 
-__all__ = ["ResourceMapping", "build_entity", "field_type"]
+__all__ = ["ResourceMapping", "apply_resource", "build_entity", "field_type"]
 
 _MISSING = object()
 _COMPANION_KEY = {"text_from": "text", "display_from": "display", "unit_from": "unit"}
@@ -94,9 +94,18 @@ class ResourceMapping:
         values: dict[str, Any] = {}
         for rule in self.rules:
             try:
-                values.update(_read_rule(resource, rule, ctx))
+                read = _read_rule(resource, rule, ctx)
             except (ValueError, KeyError, TypeError, AttributeError) as exc:
                 raise MappingError(label, rule.path.text, str(exc)) from exc
+            for name, value in read.items():
+                # Several rules may share a field (a unit on a value or a range, an id in
+                # identifier and focus): an absent element must not erase what another found.
+                if value not in (None, []) or name not in values:
+                    values[name] = value
+        if values.get("id") is None and isinstance(resource.get("id"), str):
+            # Another system's resource without our business identifier: adopt it under its
+            # server id; the identifier is added when we next write it.
+            values["id"] = resource["id"]
         return values
 
 
@@ -397,3 +406,28 @@ def build_entity(cls: type, values: dict[str, Any], *, label: str) -> Any:
         if k in fields and not (v is None and fields[k].default is not dataclasses.MISSING)
     }
     return cls(**kwargs)
+
+
+def apply_resource(
+    entity: Any, mapping: ResourceMapping, resource: dict[str, Any], ctx: MappingContext
+) -> Any:
+    """``entity`` with the fields ``mapping`` owns replaced by what ``resource`` says.
+
+    How an inbound change to one of a record's resources (a referral's Task moved by the
+    performer) reaches the record without touching fields other resources carry.
+    """
+    values = mapping.from_fhir(resource, ctx)
+    values.pop("id", None)
+    current = {f.name: getattr(entity, f.name) for f in dataclasses.fields(entity)}
+    flat: dict[str, Any] = {}
+    for name, value in values.items():
+        flat[name] = value
+    nested_heads = {name.split(".")[0] for name in flat if "." in name}
+    for head in nested_heads:
+        inner = current.get(head)
+        if dataclasses.is_dataclass(inner) and not isinstance(inner, type):
+            for f in dataclasses.fields(inner):
+                flat.setdefault(f"{head}.{f.name}", getattr(inner, f.name))
+    merged = {k: v for k, v in current.items() if k not in nested_heads}
+    merged.update(flat)
+    return build_entity(type(entity), merged, label=f"{mapping.resource}/{entity.id}")
