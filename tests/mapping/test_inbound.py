@@ -17,10 +17,9 @@ import pytest
 from fhir.resources.R4B import get_fhir_model_class
 
 from fhirbridge.config import PROJECT_ROOT
-from fhirbridge.mapping.context import MappingError
-from fhirbridge.mapping.engine import ResourceMapping
 from fhirbridge.domain import TaskStatus
-from fhirbridge.mapping.engine import apply_resource
+from fhirbridge.mapping.context import MappingError
+from fhirbridge.mapping.engine import ResourceMapping, apply_resource
 from tests.mapping.support import (
     IDENTIFIER_SYSTEM,
     demo,
