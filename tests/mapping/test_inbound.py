@@ -29,7 +29,7 @@ from tests.mapping.support import (
     open_context,
 )
 
-OFFICIAL = PROJECT_ROOT.parent / "shared" / "fhir-examples" / "r4"
+OFFICIAL = PROJECT_ROOT / "fixtures" / "official-r4"
 INBOUND = PROJECT_ROOT / "fixtures" / "inbound"
 CONCEPT_OF = {
     "CarePlan": "care_plan",
@@ -43,7 +43,7 @@ CONCEPT_OF = {
 
 
 def _files() -> list[Path]:
-    official = sorted(OFFICIAL.glob("*.json")) if OFFICIAL.is_dir() else []
+    official = sorted(OFFICIAL.glob("*.json"))
     return [
         path
         for path in official + sorted(INBOUND.glob("*.json"))
