@@ -1,0 +1,150 @@
+"""Is a resource fit to send? R4B model validation plus every profile that applies to it.
+
+The R4B models check structure and datatypes but take any string as a code, so the profile
+rules in ``mappings/profiles/`` add what US Core 7, Gravity SDOH and fhirbridge's own
+conventions demand. Findings of severity ``error`` block sending (``ensure_conformant``);
+``warning`` findings (must-support elements left out) are reported only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from fhir.resources.R4B import get_fhir_model_class
+from pydantic import ValidationError
+
+from fhirbridge.conformance.elements import is_resource_type
+from fhirbridge.conformance.errors import NonConformantResource
+from fhirbridge.conformance.evaluation import evaluate, selects
+from fhirbridge.conformance.rules import ProfileSet, load_profiles
+from fhirbridge.conformance.schema import ProfileFile, Severity
+
+__all__ = [
+    "ConformanceChecker",
+    "Finding",
+    "check",
+    "default_checker",
+    "ensure_conformant",
+    "resource_label",
+]
+
+R4B_RULE_PREFIX = "r4b"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    resource: str  # "CarePlan/cp-1", or "CarePlan (no id)"
+    element: str  # dotted path; alternatives joined by "|"
+    rule: str  # "<profile id>:<rule id>", or "r4b:<error type>" from the model validation
+    severity: Severity
+    message: str
+
+
+class ConformanceChecker:
+    """Applies one loaded ProfileSet; immutable, so one instance can serve every caller."""
+
+    def __init__(self, profiles: ProfileSet) -> None:
+        self._profiles = profiles
+
+    def applicable_profiles(self, resource: Mapping[str, Any]) -> tuple[ProfileFile, ...]:
+        resource_type = resource.get("resourceType")
+        if not isinstance(resource_type, str):
+            return ()
+        return tuple(
+            profile
+            for profile in self._profiles.for_type(resource_type)
+            if selects(profile.applies_when, resource)
+        )
+
+    def check(self, resource: Mapping[str, Any]) -> list[Finding]:
+        label = resource_label(resource)
+        findings = _model_findings(resource, label)
+        for profile in self.applicable_profiles(resource):
+            for rule in profile.rules:
+                findings.extend(
+                    Finding(
+                        resource=label,
+                        element=violation.element,
+                        rule=f"{profile.id}:{rule.id}",
+                        severity=rule.severity,
+                        message=violation.message,
+                    )
+                    for violation in evaluate(rule, resource)
+                )
+        return findings
+
+    def ensure_conformant(self, resource: Mapping[str, Any]) -> None:
+        """Raise NonConformantResource listing the error findings, if there are any."""
+        errors = [f for f in self.check(resource) if f.severity is Severity.ERROR]
+        if errors:
+            raise NonConformantResource(resource_label(resource), errors)
+
+
+@cache
+def default_checker() -> ConformanceChecker:
+    """The checker over ``mappings/profiles/``, loaded once; fails fast on a broken file."""
+    return ConformanceChecker(load_profiles())
+
+
+def check(resource: Mapping[str, Any]) -> list[Finding]:
+    return default_checker().check(resource)
+
+
+def ensure_conformant(resource: Mapping[str, Any]) -> None:
+    default_checker().ensure_conformant(resource)
+
+
+def resource_label(resource: Mapping[str, Any]) -> str:
+    resource_type = resource.get("resourceType")
+    kind = resource_type if isinstance(resource_type, str) and resource_type else "Resource"
+    resource_id = resource.get("id")
+    if isinstance(resource_id, str) and resource_id:
+        return f"{kind}/{resource_id}"
+    return f"{kind} (no id)"
+
+
+def _model_findings(resource: Mapping[str, Any], label: str) -> list[Finding]:
+    resource_type = resource.get("resourceType")
+    if not isinstance(resource_type, str) or not is_resource_type(resource_type):
+        return [
+            Finding(
+                resource=label,
+                element="resourceType",
+                rule=f"{R4B_RULE_PREFIX}:resource-type",
+                severity=Severity.ERROR,
+                message=f"{resource_type!r} is not an R4B resource type",
+            )
+        ]
+    try:
+        get_fhir_model_class(resource_type).model_validate(dict(resource))
+    except ValidationError as error:
+        return [
+            Finding(
+                resource=label,
+                element=_element_of(tuple(e["loc"])) or resource_type,
+                rule=f"{R4B_RULE_PREFIX}:{e['type']}",
+                severity=Severity.ERROR,
+                message=_message_of(e["msg"]),
+            )
+            for e in error.errors(include_url=False, include_input=False)
+        ]
+    return []
+
+
+def _element_of(loc: tuple[str | int, ...]) -> str:
+    rendered = ""
+    for part in loc:
+        if isinstance(part, int):
+            rendered += f"[{part}]"
+        else:
+            rendered += f".{part}" if rendered else str(part)
+    return rendered
+
+
+def _message_of(message: str) -> str:
+    # Findings end up in logs, where patient data must not: some model validators append the
+    # offending input on later lines, so only the first line (the reason) is kept.
+    return message.splitlines()[0] if message else "invalid"
