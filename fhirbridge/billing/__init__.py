@@ -1,0 +1,39 @@
+"""Care-management billing: rule years as data, and the monthly roll-up that applies them.
+
+rules = load_rule_year(2025, override=Path("/etc/fhirbridge/billing-cy2025.yaml"))
+result = roll_up(rules=rules, month=(2025, 3), patient_id="p1", enrollments=[...],
+                 consents=[...], entries=[...], tz=ZoneInfo("America/New_York"))
+result.earned      # EarnedCode(code, units, practitioner_id, minutes, entry_ids, note)
+result.not_earned  # NotEarned(code, reason) -- "18 of 20 minutes", "no consent on file"
+result.set_aside   # SetAside(entry_id, reason) -- entries that count for nothing
+"""
+
+from fhirbridge.billing.errors import (
+    BillingError,
+    RollUpInputError,
+    RuleFileError,
+    RuleProblem,
+    RuleYearMismatch,
+)
+from fhirbridge.billing.loader import DEFAULT_RULES_DIR, load_rule_year, load_rules
+from fhirbridge.billing.result import BilledCode, EarnedCode, MonthlyResult, NotEarned, SetAside
+from fhirbridge.billing.rollup import roll_up
+from fhirbridge.billing.rules import RuleYear
+
+__all__ = [
+    "DEFAULT_RULES_DIR",
+    "BilledCode",
+    "BillingError",
+    "EarnedCode",
+    "MonthlyResult",
+    "NotEarned",
+    "RollUpInputError",
+    "RuleFileError",
+    "RuleProblem",
+    "RuleYear",
+    "RuleYearMismatch",
+    "SetAside",
+    "load_rule_year",
+    "load_rules",
+    "roll_up",
+]

@@ -1,0 +1,253 @@
+"""Load a rule-year file, deep-merge an installation's override over it, and validate the result.
+
+Every problem is reported with the file and line it comes from, whichever of the two files that
+is, and all problems of a file are reported at once so one edit-run cycle fixes them all.
+
+Merging: mappings merge key by key, recursively; anything else (lists, scalars, ``null``) in the
+override replaces the year file's value. So an override can change one add-on cap
+(``codes: {"99490": {add_on: {max_units_per_month: 3}}}``) without restating the code, but a
+list such as ``counts_time_of`` is always given whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from itertools import combinations
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from fhirbridge.billing.errors import RuleFileError, RuleProblem
+from fhirbridge.billing.rules import MonthPhase, RuleYear, TimedCode
+
+__all__ = ["DEFAULT_RULES_DIR", "load_rule_year", "load_rules"]
+
+DEFAULT_RULES_DIR = Path(__file__).resolve().parents[2] / "mappings" / "billing"
+
+_PathKey = tuple[str | int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Where:
+    file: Path
+    line: int
+
+
+class _LineMap:
+    """Where each node of a (possibly merged) document was written."""
+
+    def __init__(self) -> None:
+        self._at: dict[_PathKey, _Where] = {}
+
+    def record(self, file: Path, node: yaml.Node, path: _PathKey = ()) -> None:
+        if not path:
+            self._at[()] = _Where(file, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                child = (*path, str(key_node.value))
+                # The key's line, not the value's: a nested mapping starts on the next line.
+                self._at[child] = _Where(file, key_node.start_mark.line + 1)
+                self.record(file, value_node, child)
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                child = (*path, index)
+                self._at[child] = _Where(file, item.start_mark.line + 1)
+                self.record(file, item, child)
+
+    def overlay(self, other: _LineMap) -> None:
+        self._at.update({path: where for path, where in other._at.items() if path})
+
+    def locate(self, loc: Iterable[str | int], *, default: Path) -> tuple[Path, int | None]:
+        # Segments that are not document keys (pydantic's union tags, missing fields) are
+        # skipped, so the answer is the deepest node that exists.
+        found: _PathKey = ()
+        for segment in loc:
+            candidate = (*found, segment if isinstance(segment, int) else str(segment))
+            if candidate in self._at:
+                found = candidate
+        where = self._at.get(found)
+        return (where.file, where.line) if where else (default, None)
+
+
+def _read(file: Path) -> tuple[Any, _LineMap]:
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RuleFileError([RuleProblem(file, None, "", f"cannot read: {exc.strerror}")]) from exc
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            raise RuleFileError([RuleProblem(file, 1, "", "the file is empty")])
+        _reject_duplicate_keys(file, node)
+        data = loader.construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else None
+        raise RuleFileError(
+            [RuleProblem(file, line, "", f"not valid YAML: {exc.problem}")]
+        ) from exc
+    finally:
+        loader.dispose()
+    if not isinstance(data, dict):
+        raise RuleFileError([RuleProblem(file, 1, "", "the top level must be a mapping")])
+    lines = _LineMap()
+    lines.record(file, node)
+    return data, lines
+
+
+def _reject_duplicate_keys(file: Path, node: yaml.Node) -> None:
+    # PyYAML keeps the last of two equal keys silently; in a rule file that hides a rule.
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            if key in seen and key != "<<":
+                line = key_node.start_mark.line + 1
+                raise RuleFileError([RuleProblem(file, line, key, "duplicate key")])
+            seen.add(key)
+            _reject_duplicate_keys(file, value_node)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _reject_duplicate_keys(file, item)
+
+
+def _deep_merge(base: Any, override: Any) -> Any:
+    if isinstance(base, Mapping) and isinstance(override, Mapping):
+        merged = dict(base)
+        for key, value in override.items():
+            merged[key] = _deep_merge(base[key], value) if key in base else value
+        return merged
+    return override
+
+
+def load_rules(path: Path, *, override: Path | None = None) -> RuleYear:
+    """Load one rule-year file, with an installation's override deep-merged over it."""
+    data, lines = _read(path)
+    if override is not None:
+        extra, extra_lines = _read(override)
+        if "rule_year" in extra and extra["rule_year"] != data.get("rule_year"):
+            file, line = extra_lines.locate(("rule_year",), default=override)
+            raise RuleFileError(
+                [
+                    RuleProblem(
+                        file,
+                        line,
+                        "rule_year",
+                        f"an override cannot change the rule year ({data.get('rule_year')})",
+                    )
+                ]
+            )
+        data = _deep_merge(data, extra)
+        lines.overlay(extra_lines)
+    try:
+        rules = RuleYear.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            loc = tuple(error["loc"])
+            if error["type"] == "union_tag_invalid":
+                # Point at the tag itself rather than the mapping that carries it.
+                loc = (*loc, error["ctx"]["discriminator"].strip("'"))
+            file, line = lines.locate(loc, default=path)
+            dotted = ".".join(str(part) for part in error["loc"])
+            problems.append(RuleProblem(file, line, dotted, error["msg"]))
+        raise RuleFileError(problems) from exc
+    problems = [
+        RuleProblem(*lines.locate(loc, default=path), ".".join(map(str, loc)), message)
+        for loc, message in _cross_reference_problems(rules)
+    ]
+    if problems:
+        raise RuleFileError(problems)
+    return rules
+
+
+def load_rule_year(
+    year: int, *, rules_dir: Path = DEFAULT_RULES_DIR, override: Path | None = None
+) -> RuleYear:
+    """The rules of calendar year ``year`` from ``rules_dir/cy{year}.yaml`` (plus override)."""
+    path = rules_dir / f"cy{year}.yaml"
+    if not path.is_file():
+        raise RuleFileError([RuleProblem(path, None, "", f"no billing rules for CY{year}")])
+    rules = load_rules(path, override=override)
+    if rules.rule_year != year:
+        raise RuleFileError(
+            [RuleProblem(path, 1, "rule_year", f"says {rules.rule_year}, file name says {year}")]
+        )
+    return rules
+
+
+def _cross_reference_problems(rules: RuleYear) -> list[tuple[_PathKey, str]]:
+    problems: list[tuple[_PathKey, str]] = []
+    add_ons = rules.add_on_codes()
+
+    def check_sources(path: _PathKey, sources: tuple[str, ...]) -> None:
+        for index, source in enumerate(sources):
+            if source not in rules.sources:
+                problems.append(((*path, "sources", index), f"unknown source {source!r}"))
+
+    for program, program_rule in rules.programs.items():
+        check_sources(("programs", program.value), program_rule.sources)
+    for code, rule in rules.codes.items():
+        check_sources(("codes", code), rule.sources)
+        for index, program in enumerate(rule.programs):
+            if program not in rules.programs:
+                problems.append(
+                    (
+                        ("codes", code, "programs", index),
+                        f"program {program.value} has no entry under programs",
+                    )
+                )
+        if isinstance(rule, TimedCode) and rule.add_on is not None:
+            check_sources(("codes", code, "add_on"), rule.add_on.sources)
+            if rule.add_on.code in rules.codes:
+                problems.append(
+                    (
+                        ("codes", code, "add_on", "code"),
+                        f"add-on {rule.add_on.code} is also listed as a code of its own",
+                    )
+                )
+    for name, exclusion in rules.exclusions.items():
+        check_sources(("exclusions", name), exclusion.sources)
+        for field, listed in (("codes", exclusion.codes), ("excludes", exclusion.excludes)):
+            for index, code in enumerate(listed):
+                path: _PathKey = ("exclusions", name, field, index)
+                if code in add_ons:
+                    problems.append(
+                        (path, f"{code} is an add-on of {add_ons[code]}: name the base code")
+                    )
+                elif code not in rules.codes:
+                    problems.append((path, f"unknown code {code}"))
+    problems.extend(_shared_minutes_problems(rules))
+    return problems
+
+
+def _shared_minutes_problems(rules: RuleYear) -> list[tuple[_PathKey, str]]:
+    """Two codes that could count the same minutes must exclude each other.
+
+    An entry belongs to one program and one staff role, so this is what guarantees that the
+    same minutes are never counted twice.
+    """
+    problems: list[tuple[_PathKey, str]] = []
+    for (first, a), (second, b) in combinations(rules.timed_codes(), 2):
+        if {a.months, b.months} == {MonthPhase.FIRST, MonthPhase.LATER}:
+            continue
+        shared = [
+            (program, role)
+            for program in a.programs
+            if program in b.programs
+            for role in a.counts_time_of
+            if role in b.counts_time_of
+        ]
+        if shared and rules.conflicts(first, second) is None:
+            program, role = shared[0]
+            problems.append(
+                (
+                    ("codes", second, "counts_time_of"),
+                    f"{second} and {first} would both count {program.value} time of "
+                    f"{role.value}: list them in one exclusion",
+                )
+            )
+    return problems
