@@ -1,0 +1,1 @@
+"""Use cases: domain + mappings + storage + sync, with the session and clients passed in."""

@@ -1,0 +1,1 @@
+"""Moving records between fhirbridge and a FHIR server: push (idempotent), pull, conflicts."""
