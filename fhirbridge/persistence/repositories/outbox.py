@@ -1,0 +1,271 @@
+"""The outbox: local changes waiting to reach the FHIR server.
+
+Entries are written in the same transaction as the change they announce (see ``Store.save``),
+so a change is never lost and never announced without having happened. A worker claims due
+entries, pushes them, and marks each done, failed (to retry later) or dead (for a person).
+
+Claim in its own short unit of work and commit before pushing: the claim is what keeps other
+workers away while the push is under way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select, text, update
+from sqlalchemy.orm import Session
+
+from fhirbridge.persistence.errors import OutboxEntryNotFound, OutboxStateError
+from fhirbridge.persistence.records import (
+    EntityKind,
+    OutboxEntry,
+    OutboxOperation,
+    OutboxState,
+    SyncTarget,
+)
+from fhirbridge.persistence.repositories._upsert import insert_on_conflict
+from fhirbridge.persistence.tables import PENDING_ONLY, OutboxRow
+
+Clock = Callable[[], datetime]
+
+_PENDING = OutboxState.PENDING.value
+_TARGET = ("entity_kind", "local_id", "resource_type")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _to_record(row: OutboxRow) -> OutboxEntry:
+    return OutboxEntry(
+        id=row.id,
+        entity_kind=EntityKind(row.entity_kind),
+        local_id=row.local_id,
+        resource_type=row.resource_type,
+        operation=OutboxOperation(row.operation),
+        state=OutboxState(row.state),
+        attempts=row.attempts,
+        next_attempt_at=row.next_attempt_at,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        claimed_by=row.claimed_by,
+        claimed_at=row.claimed_at,
+        last_error=row.last_error,
+        last_outcome=row.last_outcome,
+    )
+
+
+class Outbox:
+    def __init__(self, session: Session, *, clock: Clock = utc_now) -> None:
+        self._session = session
+        self._clock = clock
+
+    def enqueue(
+        self,
+        target: SyncTarget,
+        *,
+        operation: OutboxOperation = OutboxOperation.UPSERT,
+        now: datetime | None = None,
+    ) -> int:
+        """Announce that ``target`` must be pushed; returns the pending entry's id.
+
+        Repeated changes before a push coalesce into the one pending entry: the latest
+        operation wins, and a retry delay already set on it is kept.
+        """
+        now = now or self._clock()
+        statement = insert_on_conflict(self._session, OutboxRow).values(
+            entity_kind=target.entity_kind.value,
+            local_id=target.local_id,
+            resource_type=target.resource_type,
+            operation=operation.value,
+            state=_PENDING,
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+            updated_at=now,
+        )
+        coalescing = statement.on_conflict_do_update(
+            index_elements=list(_TARGET),
+            # Spelled as the index's own predicate so PostgreSQL can infer the index.
+            index_where=text(PENDING_ONLY),
+            set_={"operation": statement.excluded.operation, "updated_at": now},
+        ).returning(OutboxRow.id)
+        entry_id: int = self._session.execute(coalescing).scalar_one()
+        return entry_id
+
+    def claim(
+        self, *, batch_size: int, worker_id: str, now: datetime | None = None
+    ) -> list[OutboxEntry]:
+        """Move up to ``batch_size`` due entries to in_flight for ``worker_id``, oldest first.
+
+        On PostgreSQL rows another worker is claiming right now are skipped, not waited for
+        (``FOR UPDATE SKIP LOCKED``). SQLite has one writer at a time, so the state guard on
+        the UPDATE is all it needs.
+        """
+        now = now or self._clock()
+        # Two statements on purpose: inside UPDATE ... WHERE id IN (subquery), PostgreSQL may
+        # run a LIMIT ... SKIP LOCKED subquery more than once and claim more than batch_size.
+        due = list(
+            self._session.scalars(
+                select(OutboxRow.id)
+                .where(OutboxRow.state == _PENDING, OutboxRow.next_attempt_at <= now)
+                .order_by(OutboxRow.next_attempt_at, OutboxRow.id)
+                .limit(batch_size)
+                .with_for_update(skip_locked=True)
+            )
+        )
+        if not due:
+            return []
+        statement = (
+            update(OutboxRow)
+            .where(OutboxRow.id.in_(due), OutboxRow.state == _PENDING)
+            .values(
+                state=OutboxState.IN_FLIGHT.value,
+                claimed_by=worker_id,
+                claimed_at=now,
+                attempts=OutboxRow.attempts + 1,
+                updated_at=now,
+            )
+            .returning(OutboxRow)
+            .execution_options(synchronize_session=False, populate_existing=True)
+        )
+        rows = self._session.scalars(statement).all()
+        entries = [_to_record(row) for row in rows]
+        return sorted(entries, key=lambda entry: (entry.next_attempt_at, entry.id))
+
+    def mark_done(self, entry_id: int, *, now: datetime | None = None) -> None:
+        row = self._claimed(entry_id)
+        row.state = OutboxState.DONE.value
+        row.updated_at = now or self._clock()
+        self._session.flush()
+
+    def mark_failed(
+        self,
+        entry_id: int,
+        *,
+        transient: bool,
+        error: str,
+        outcome: dict[str, Any] | None = None,
+        retry_at: datetime | None = None,
+        now: datetime | None = None,
+    ) -> OutboxEntry:
+        """Record a failed push: back to pending until ``retry_at`` if ``transient``, else dead.
+
+        A transient failure of an entry that a newer pending change already covers retires the
+        entry (done, with the error kept) and delays that newer entry until ``retry_at``.
+        """
+        if transient and retry_at is None:
+            raise ValueError("a transient failure needs retry_at")
+        now = now or self._clock()
+        row = self._claimed(entry_id)
+        row.last_error = error
+        row.last_outcome = outcome
+        row.updated_at = now
+        if transient:
+            assert retry_at is not None  # checked above; narrows the type
+            self._back_to_pending(row, next_attempt_at=retry_at)
+        else:
+            row.state = OutboxState.DEAD.value
+        self._session.flush()
+        return _to_record(row)
+
+    def dead_letters(self) -> list[OutboxEntry]:
+        return self.in_state(OutboxState.DEAD)
+
+    def in_state(self, state: OutboxState) -> list[OutboxEntry]:
+        """The entries in ``state``, least recently changed first."""
+        rows = self._session.scalars(
+            select(OutboxRow)
+            .where(OutboxRow.state == state.value)
+            .order_by(OutboxRow.updated_at, OutboxRow.id)
+            .execution_options(populate_existing=True)
+        )
+        return [_to_record(row) for row in rows]
+
+    def retry(self, entry_id: int, *, now: datetime | None = None) -> int:
+        """Give a dead entry a fresh start; returns the id of the entry that will be pushed.
+
+        That is the dead entry itself, or the newer pending entry for the same target that
+        already covers it (the dead one is then retired as done).
+        """
+        now = now or self._clock()
+        row = self._load(entry_id)
+        if row.state != OutboxState.DEAD.value:
+            raise OutboxStateError(entry_id, OutboxState(row.state), expected=OutboxState.DEAD)
+        row.attempts = 0
+        row.updated_at = now
+        pushed_by = self._back_to_pending(row, next_attempt_at=now)
+        self._session.flush()
+        return pushed_by
+
+    def release_stale(self, *, claimed_before: datetime, now: datetime | None = None) -> int:
+        """Return in-flight entries claimed before ``claimed_before`` (their worker died) to
+        pending; returns how many were released."""
+        now = now or self._clock()
+        rows = self._session.scalars(
+            select(OutboxRow)
+            .where(
+                OutboxRow.state == OutboxState.IN_FLIGHT.value,
+                OutboxRow.claimed_at < claimed_before,
+            )
+            .order_by(OutboxRow.id)
+            .with_for_update(skip_locked=True)
+            .execution_options(populate_existing=True)
+        ).all()
+        for row in rows:
+            row.updated_at = now
+            self._back_to_pending(row, next_attempt_at=now)
+            self._session.flush()
+        return len(rows)
+
+    def get(self, entry_id: int) -> OutboxEntry | None:
+        row = self._session.get(OutboxRow, entry_id, populate_existing=True)
+        return None if row is None else _to_record(row)
+
+    def counts(self) -> dict[OutboxState, int]:
+        """How many entries are in each state (every state present, zero when empty)."""
+        found = {
+            state: count
+            for state, count in self._session.execute(
+                select(OutboxRow.state, func.count()).group_by(OutboxRow.state)
+            )
+        }
+        return {state: found.get(state.value, 0) for state in OutboxState}
+
+    def _load(self, entry_id: int) -> OutboxRow:
+        row = self._session.get(OutboxRow, entry_id, populate_existing=True)
+        if row is None:
+            raise OutboxEntryNotFound(entry_id)
+        return row
+
+    def _claimed(self, entry_id: int) -> OutboxRow:
+        row = self._load(entry_id)
+        if row.state != OutboxState.IN_FLIGHT.value:
+            raise OutboxStateError(entry_id, OutboxState(row.state), expected=OutboxState.IN_FLIGHT)
+        return row
+
+    def _back_to_pending(self, row: OutboxRow, *, next_attempt_at: datetime) -> int:
+        # Only one pending entry per target may exist (uq_outbox_pending_target). If a newer
+        # change was enqueued meanwhile, it will push the latest state anyway.
+        newer = self._session.scalars(
+            select(OutboxRow).where(
+                OutboxRow.entity_kind == row.entity_kind,
+                OutboxRow.local_id == row.local_id,
+                OutboxRow.resource_type == row.resource_type,
+                OutboxRow.state == _PENDING,
+                OutboxRow.id != row.id,
+            )
+        ).one_or_none()
+        row.claimed_by = None
+        row.claimed_at = None
+        if newer is None:
+            row.state = _PENDING
+            row.next_attempt_at = next_attempt_at
+            return row.id
+        row.state = OutboxState.DONE.value
+        note = f"superseded by outbox entry {newer.id}"
+        row.last_error = f"{note}: {row.last_error}" if row.last_error else note
+        newer.next_attempt_at = max(newer.next_attempt_at, next_attempt_at)
+        return newer.id

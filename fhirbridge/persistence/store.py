@@ -1,0 +1,135 @@
+"""The store: every repository over one session, and the one way to save a change that has to
+reach the FHIR server.
+
+``Store.save(entity, sync_as=[...])`` writes the record and its outbox entries in the caller's
+transaction, so either both happen or neither does. Nothing here commits; the unit of work does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from fhirbridge.domain import (
+    CarePlan,
+    CareTask,
+    CareTeamMember,
+    Enrollment,
+    Goal,
+    PatientLink,
+    ProgramConsent,
+    Referral,
+    TimeEntry,
+)
+from fhirbridge.persistence.records import EntityKind, OutboxOperation, SyncTarget
+from fhirbridge.persistence.repositories import (
+    CarePlans,
+    CareTasks,
+    CareTeam,
+    Clock,
+    Enrollments,
+    FhirLinks,
+    Goals,
+    Outbox,
+    PatientLinks,
+    ProgramConsents,
+    Referrals,
+    TimeEntries,
+    utc_now,
+)
+from fhirbridge.persistence.repositories._base import Repository
+
+Record = (
+    PatientLink
+    | CareTeamMember
+    | Enrollment
+    | ProgramConsent
+    | CarePlan
+    | Goal
+    | CareTask
+    | TimeEntry
+    | Referral
+)
+
+_KINDS: dict[type[Any], EntityKind] = {
+    PatientLink: EntityKind.PATIENT_LINK,
+    CareTeamMember: EntityKind.CARE_TEAM_MEMBER,
+    Enrollment: EntityKind.ENROLLMENT,
+    ProgramConsent: EntityKind.PROGRAM_CONSENT,
+    CarePlan: EntityKind.CARE_PLAN,
+    Goal: EntityKind.GOAL,
+    CareTask: EntityKind.CARE_TASK,
+    TimeEntry: EntityKind.TIME_ENTRY,
+    Referral: EntityKind.REFERRAL,
+}
+
+
+def entity_kind_of(entity: Record) -> EntityKind:
+    return _KINDS[type(entity)]
+
+
+class Store:
+    def __init__(self, session: Session, *, clock: Clock = utc_now) -> None:
+        self.session = session
+        self.patients = PatientLinks(session)
+        self.care_team = CareTeam(session)
+        self.enrollments = Enrollments(session)
+        self.consents = ProgramConsents(session)
+        self.care_plans = CarePlans(session)
+        self.goals = Goals(session)
+        self.care_tasks = CareTasks(session)
+        self.time_entries = TimeEntries(session)
+        self.referrals = Referrals(session)
+        self.outbox = Outbox(session, clock=clock)
+        self.fhir_links = FhirLinks(session)
+        self._by_kind: dict[EntityKind, Repository[Any, Any]] = {
+            repository.kind: repository
+            for repository in (
+                self.patients,
+                self.care_team,
+                self.enrollments,
+                self.consents,
+                self.care_plans,
+                self.goals,
+                self.care_tasks,
+                self.time_entries,
+                self.referrals,
+            )
+        }
+
+    def repository(self, entity_kind: EntityKind) -> Repository[Any, Any]:
+        return self._by_kind[entity_kind]
+
+    def save(self, entity: Record, *, sync_as: Iterable[str] = ()) -> list[int]:
+        """Insert or update ``entity`` and mark it for pushing as each of the resource types
+        in ``sync_as`` (e.g. ``("ServiceRequest", "Task")`` for a referral).
+
+        Returns the outbox entry ids, one per resource type, in the order given.
+        """
+        kind = entity_kind_of(entity)
+        self._by_kind[kind].save(entity)
+        return self._announce(kind, entity.id, sync_as, OutboxOperation.UPSERT)
+
+    def delete(
+        self, entity_kind: EntityKind, local_id: str, *, sync_as: Iterable[str] = ()
+    ) -> list[int]:
+        """Delete the local record and mark its server copies (``sync_as``) for deletion.
+
+        The FHIR links stay: the worker needs them to know what to delete on the server.
+        """
+        self._by_kind[entity_kind].delete(local_id)
+        return self._announce(entity_kind, local_id, sync_as, OutboxOperation.DELETE)
+
+    def _announce(
+        self,
+        kind: EntityKind,
+        local_id: str,
+        resource_types: Iterable[str],
+        operation: OutboxOperation,
+    ) -> list[int]:
+        return [
+            self.outbox.enqueue(SyncTarget(kind, local_id, resource_type), operation=operation)
+            for resource_type in resource_types
+        ]

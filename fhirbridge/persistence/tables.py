@@ -1,0 +1,363 @@
+"""The relational schema: one table per domain entity, plus the two the sync engine builds on.
+
+Choices worth knowing:
+
+- Ids are the domain's string ids. Enums are stored as their string values (no native enum
+  types), so adding a status is a code change, not a migration on PostgreSQL.
+- Timestamps are timezone-aware; SQLite has no such type, so ``UtcDateTime`` stores UTC and
+  hands back aware datetimes on both backends.
+- Value objects without identity (codes, a goal's target, lists of EHR references such as
+  ``Condition/1``) are JSON columns: nothing queries inside them and JSON keeps them exact.
+- A care plan's goals, tasks, referrals and contributors are link tables with a position: they
+  point at our own rows, so the database keeps them honest, the order survives, and "which plans
+  list this goal" (re-push the plan when the goal changes) is an indexed lookup. Their foreign
+  keys to the listed rows are checked at commit, so a plan and the tasks that point back at it
+  can be saved in either order within one unit of work.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ID = String(64)
+ENUM = String(32)
+REFERENCE = String(255)  # a reference on the EHR's server, e.g. "Practitioner/abc"
+# JSONB on PostgreSQL: stored parsed, compact and comparable; plain JSON text elsewhere.
+JSON_DOCUMENT = JSON().with_variant(postgresql.JSONB(), "postgresql")
+# SQLite's INTEGER PRIMARY KEY is its rowid alias; BIGINT would not autoincrement there.
+SERIAL = BigInteger().with_variant(Integer(), "sqlite")
+
+PENDING_ONLY = "state = 'pending'"
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timezone-aware timestamp, stored in UTC; naive datetimes are refused."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("naive datetime: persistence stores timezone-aware datetimes only")
+        utc = value.astimezone(UTC)
+        # SQLite keeps text; all-UTC naive text keeps comparisons (next_attempt_at <= now) right.
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {  # noqa: RUF012 - SQLAlchemy reads this class attribute
+        str: String(255),
+        datetime: UtcDateTime(),
+        date: Date(),
+        dict[str, Any]: JSON_DOCUMENT,
+        list[Any]: JSON_DOCUMENT,
+    }
+
+
+def _member_fk() -> ForeignKey:
+    return ForeignKey("care_team_members.id")
+
+
+class PatientLinkRow(Base):
+    __tablename__ = "patient_links"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    ehr_reference: Mapped[str] = mapped_column(REFERENCE, unique=True)
+    mrn_system: Mapped[str | None] = mapped_column(REFERENCE)
+    mrn_value: Mapped[str | None] = mapped_column(String(64))
+    team: Mapped[str] = mapped_column(String(64), index=True)
+
+
+class CareTeamMemberRow(Base):
+    __tablename__ = "care_team_members"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(ENUM)
+    practitioner_reference: Mapped[str | None] = mapped_column(REFERENCE)
+    npi: Mapped[str | None] = mapped_column(String(10))
+    team: Mapped[str] = mapped_column(String(64), index=True)
+
+
+class EnrollmentRow(Base):
+    __tablename__ = "enrollments"
+    __table_args__ = (CheckConstraint("end_on IS NULL OR end_on >= start_on", name="period"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    patient_id: Mapped[str] = mapped_column(ID, ForeignKey("patient_links.id"), index=True)
+    program: Mapped[str] = mapped_column(ENUM)
+    status: Mapped[str] = mapped_column(ENUM)
+    start_on: Mapped[date]
+    end_on: Mapped[date | None]
+    conditions: Mapped[list[Any]]
+    risk_level: Mapped[str | None] = mapped_column(ENUM)
+    care_manager_id: Mapped[str | None] = mapped_column(ID, _member_fk(), index=True)
+    billing_practitioner_id: Mapped[str | None] = mapped_column(ID, _member_fk())
+
+
+class ProgramConsentRow(Base):
+    __tablename__ = "program_consents"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    patient_id: Mapped[str] = mapped_column(ID, ForeignKey("patient_links.id"), index=True)
+    enrollment_id: Mapped[str] = mapped_column(ID, ForeignKey("enrollments.id"), index=True)
+    program: Mapped[str] = mapped_column(ENUM)
+    status: Mapped[str] = mapped_column(ENUM)
+    given_on: Mapped[date]
+    method: Mapped[str] = mapped_column(ENUM)
+    recorded_by_id: Mapped[str] = mapped_column(ID, _member_fk())
+    scope: Mapped[dict[str, Any] | None]
+
+
+class CarePlanRow(Base):
+    __tablename__ = "care_plans"
+    __table_args__ = (
+        CheckConstraint("end_on IS NULL OR start_on IS NULL OR end_on >= start_on", name="period"),
+    )
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    patient_id: Mapped[str] = mapped_column(ID, ForeignKey("patient_links.id"), index=True)
+    status: Mapped[str] = mapped_column(ENUM)
+    title: Mapped[str | None] = mapped_column(Text)
+    narrative: Mapped[str | None] = mapped_column(Text)
+    enrollment_id: Mapped[str | None] = mapped_column(ID, ForeignKey("enrollments.id"), index=True)
+    author_id: Mapped[str | None] = mapped_column(ID, _member_fk())
+    start_on: Mapped[date | None]
+    end_on: Mapped[date | None]
+    problems: Mapped[list[Any]]
+
+
+def _plan_fk() -> ForeignKey:
+    return ForeignKey("care_plans.id", ondelete="CASCADE")
+
+
+def _listed_fk(target: str) -> ForeignKey:
+    # Checked at commit: see the module docstring. Deleting a row a plan still lists fails, as
+    # for every other reference, rather than silently changing the plan.
+    return ForeignKey(target, deferrable=True, initially="DEFERRED")
+
+
+class CarePlanGoalRow(Base):
+    __tablename__ = "care_plan_goals"
+
+    care_plan_id: Mapped[str] = mapped_column(ID, _plan_fk(), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    goal_id: Mapped[str] = mapped_column(ID, _listed_fk("goals.id"), index=True)
+
+
+class CarePlanTaskRow(Base):
+    __tablename__ = "care_plan_tasks"
+
+    care_plan_id: Mapped[str] = mapped_column(ID, _plan_fk(), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    care_task_id: Mapped[str] = mapped_column(ID, _listed_fk("care_tasks.id"), index=True)
+
+
+class CarePlanReferralRow(Base):
+    __tablename__ = "care_plan_referrals"
+
+    care_plan_id: Mapped[str] = mapped_column(ID, _plan_fk(), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    referral_id: Mapped[str] = mapped_column(ID, _listed_fk("referrals.id"), index=True)
+
+
+class CarePlanContributorRow(Base):
+    __tablename__ = "care_plan_contributors"
+
+    care_plan_id: Mapped[str] = mapped_column(ID, _plan_fk(), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[str] = mapped_column(ID, _listed_fk("care_team_members.id"), index=True)
+
+
+class GoalRow(Base):
+    __tablename__ = "goals"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    patient_id: Mapped[str] = mapped_column(ID, ForeignKey("patient_links.id"), index=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    lifecycle_status: Mapped[str] = mapped_column(ENUM)
+    achievement_status: Mapped[str | None] = mapped_column(ENUM)
+    description_code: Mapped[dict[str, Any] | None]
+    start_on: Mapped[date | None]
+    target: Mapped[dict[str, Any] | None]
+    # A care team member id or "patient", hence no foreign key.
+    expressed_by: Mapped[str | None] = mapped_column(ID)
+    addresses: Mapped[list[Any]]
+
+
+class CareTaskRow(Base):
+    __tablename__ = "care_tasks"
+    __table_args__ = (
+        CheckConstraint(
+            "due_end IS NULL OR due_start IS NULL OR due_end >= due_start", name="due_period"
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    # Tasks read from other systems need not be about a patient.
+    patient_id: Mapped[str | None] = mapped_column(ID, ForeignKey("patient_links.id"), index=True)
+    kind: Mapped[str | None] = mapped_column(ENUM)
+    status: Mapped[str] = mapped_column(ENUM)
+    authored_at: Mapped[datetime | None]
+    description: Mapped[str | None] = mapped_column(Text)
+    priority: Mapped[str | None] = mapped_column(ENUM)  # unstated means routine
+    owner_id: Mapped[str | None] = mapped_column(ID, _member_fk(), index=True)
+    requester_id: Mapped[str | None] = mapped_column(ID, _member_fk())
+    due_start: Mapped[date | None]
+    due_end: Mapped[date | None]
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    care_plan_id: Mapped[str | None] = mapped_column(ID, ForeignKey("care_plans.id"), index=True)
+
+
+class TimeEntryRow(Base):
+    __tablename__ = "time_entries"
+    __table_args__ = (
+        CheckConstraint("minutes IS NULL OR minutes >= 0", name="minutes_not_negative"),
+        CheckConstraint(
+            "ended_at IS NULL OR started_at IS NULL OR ended_at >= started_at", name="period"
+        ),
+        # The billing roll-up: one staff member's or one patient's minutes in a month.
+        Index("ix_time_entries_staff_id_started_at", "staff_id", "started_at"),
+        Index("ix_time_entries_patient_id_started_at", "patient_id", "started_at"),
+    )
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    # Entries read from elsewhere may lack any of these; ours always carry them.
+    patient_id: Mapped[str | None] = mapped_column(ID, ForeignKey("patient_links.id"))
+    enrollment_id: Mapped[str | None] = mapped_column(ID, ForeignKey("enrollments.id"), index=True)
+    program: Mapped[str | None] = mapped_column(ENUM)
+    staff_id: Mapped[str | None] = mapped_column(ID, _member_fk())
+    staff_role: Mapped[str | None] = mapped_column(ENUM)
+    activity: Mapped[str | None] = mapped_column(ENUM)
+    mode: Mapped[str | None] = mapped_column(ENUM)
+    status: Mapped[str] = mapped_column(ENUM)
+    started_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    minutes: Mapped[int | None] = mapped_column(Integer)
+    interactive: Mapped[bool | None] = mapped_column(Boolean)
+    notes: Mapped[str | None] = mapped_column(Text)
+
+
+class ReferralRow(Base):
+    __tablename__ = "referrals"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    patient_id: Mapped[str | None] = mapped_column(ID, ForeignKey("patient_links.id"), index=True)
+    kind: Mapped[str | None] = mapped_column(ENUM)
+    status: Mapped[str] = mapped_column(ENUM)
+    service: Mapped[dict[str, Any] | None]
+    categories: Mapped[list[Any]]
+    authored_at: Mapped[datetime | None]
+    requester_id: Mapped[str | None] = mapped_column(ID, _member_fk())
+    reason: Mapped[str | None] = mapped_column(Text)
+    reason_code: Mapped[dict[str, Any] | None]
+    priority: Mapped[str | None] = mapped_column(ENUM)  # unstated means routine
+    performer_reference: Mapped[str | None] = mapped_column(REFERENCE)
+    performer_display: Mapped[str | None] = mapped_column(String(255))
+    goal_id: Mapped[str | None] = mapped_column(ID, ForeignKey("goals.id"))
+    consent_id: Mapped[str | None] = mapped_column(ID, ForeignKey("program_consents.id"))
+    care_plan_id: Mapped[str | None] = mapped_column(ID, ForeignKey("care_plans.id"), index=True)
+    task_status: Mapped[str] = mapped_column(ENUM)
+    task_status_reason: Mapped[str | None] = mapped_column(Text)
+    task_owner_reference: Mapped[str | None] = mapped_column(REFERENCE)
+    outcomes: Mapped[list[Any]]
+    outcome_references: Mapped[list[Any]]
+
+
+class FhirLinkRow(Base):
+    __tablename__ = "fhir_links"
+    __table_args__ = (
+        UniqueConstraint("entity_kind", "local_id", "resource_type"),
+        # Pulling a change from the server starts from its resource id.
+        UniqueConstraint("resource_type", "server_id"),
+    )
+
+    id: Mapped[int] = mapped_column(SERIAL, primary_key=True, autoincrement=True)
+    entity_kind: Mapped[str] = mapped_column(ENUM)
+    local_id: Mapped[str] = mapped_column(ID)
+    resource_type: Mapped[str] = mapped_column(String(64))
+    server_id: Mapped[str] = mapped_column(String(64))
+    version_id: Mapped[str | None] = mapped_column(String(64))
+    etag: Mapped[str | None] = mapped_column(String(128))
+    content_hash: Mapped[str | None] = mapped_column(String(128))
+    server_json: Mapped[dict[str, Any] | None]
+    synced_at: Mapped[datetime]
+
+
+class OutboxRow(Base):
+    __tablename__ = "outbox"
+    __table_args__ = (
+        CheckConstraint("operation IN ('upsert', 'delete')", name="operation"),
+        CheckConstraint("state IN ('pending', 'in_flight', 'done', 'dead')", name="state"),
+        CheckConstraint("attempts >= 0", name="attempts_not_negative"),
+        Index("ix_outbox_state_next_attempt_at", "state", "next_attempt_at"),
+        # Changes to one record before it is pushed coalesce into a single pending entry. An
+        # in-flight push may have read older data, so a change made meanwhile gets its own.
+        Index(
+            "uq_outbox_pending_target",
+            "entity_kind",
+            "local_id",
+            "resource_type",
+            unique=True,
+            sqlite_where=text(PENDING_ONLY),
+            postgresql_where=text(PENDING_ONLY),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(SERIAL, primary_key=True, autoincrement=True)
+    entity_kind: Mapped[str] = mapped_column(ENUM)
+    local_id: Mapped[str] = mapped_column(ID)
+    resource_type: Mapped[str] = mapped_column(String(64))
+    operation: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[datetime]
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    claimed_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_outcome: Mapped[dict[str, Any] | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+metadata = Base.metadata
