@@ -33,6 +33,9 @@ def demo(
     caseload: Annotated[Path, typer.Option(help="Caseload file to map and push.")] = (
         PROJECT_ROOT / "fixtures" / "demo" / "caseload.yaml"
     ),
+    database_url: Annotated[
+        str | None, typer.Option(help="Database URL (default: a SQLite file in a temp folder).")
+    ] = None,
     month: Annotated[str, typer.Option(help="Billing month, YYYY-MM.")] = "2026-10",
     timezone: Annotated[str, typer.Option(help="Practice time zone.")] = "America/New_York",
 ) -> None:
@@ -49,6 +52,7 @@ def demo(
         try:
             report = asyncio.run(
                 run_demo(
+                    database_url=database_url or f"sqlite:///{Path(workdir) / 'fhirbridge.db'}",
                     caseload_path=caseload,
                     mappings_dir=settings.mappings_dir,
                     fhir_base_url=base_url,
@@ -64,12 +68,14 @@ def demo(
 
 
 def _print_report(report: DemoReport, base_url: str) -> None:
-    table = Table(title=f"Pushed to {base_url}")
+    console.print(f"FHIR server: {base_url}")
+    table = Table(title="Resources pushed")
     table.add_column("FHIR resource")
     table.add_column("count", justify="right")
     for resource, count in sorted(report.resources_by_type.items()):
         table.add_row(resource, str(count))
     console.print(table)
+    console.print(f"Stored in {report.database_url}; outbox now {report.outbox}")
     console.print(
         f"{report.patients} patients: {report.created} resources created, "
         f"{report.unchanged} already on the server (conditional create / client id)."

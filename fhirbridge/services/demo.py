@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -12,9 +13,18 @@ from fhirbridge.billing import MonthlyResult, load_rule_year, roll_up
 from fhirbridge.caseload import Caseload, load_caseload
 from fhirbridge.conformance import default_checker
 from fhirbridge.fhir import FhirClient
-from fhirbridge.mapping.loader import load_mappings
+from fhirbridge.mapping.loader import Mappings, load_mappings
 from fhirbridge.mapping.references import StaticReferences
-from fhirbridge.sync.push import PushResult, plan_push, push
+from fhirbridge.persistence import (
+    EntityKind,
+    FhirLink,
+    Store,
+    make_engine,
+    make_session_factory,
+    migrate,
+    unit_of_work,
+)
+from fhirbridge.sync.push import PushItem, PushResult, key_of, plan_push, push
 
 __all__ = ["DemoReport", "caseload_records", "run_demo"]
 
@@ -29,9 +39,18 @@ CONCEPT_SECTIONS = {
 }
 
 
+# Mapping concepts and storage kinds name the same records; only consent is spelled apart.
+KIND_OF_CONCEPT = {
+    concept: EntityKind("program_consent" if concept == "consent" else concept)
+    for concept in CONCEPT_SECTIONS
+}
+
+
 @dataclass
 class DemoReport:
     patients: int
+    database_url: str = ""
+    outbox: dict[str, int] = field(default_factory=dict)
     resources_by_type: Counter[str] = field(default_factory=Counter)
     created: int = 0
     unchanged: int = 0
@@ -49,6 +68,7 @@ def caseload_records(caseload: Caseload) -> list[tuple[str, Any]]:
 
 async def run_demo(
     *,
+    database_url: str,
     caseload_path: Path,
     mappings_dir: Path,
     fhir_base_url: str,
@@ -60,8 +80,22 @@ async def run_demo(
     default_checker()  # profile files are data too: fail at start-up, not mid-push
     caseload = load_caseload(caseload_path)
     references = StaticReferences.of(caseload.patients, caseload.members)
-    items = plan_push(caseload_records(caseload), mappings)
-    report = DemoReport(patients=len(caseload.patients))
+    migrate(database_url)
+    sessions = make_session_factory(make_engine(database_url))
+    with unit_of_work(sessions) as session:
+        _store_caseload(Store(session), caseload, mappings)
+    with unit_of_work(sessions) as session:
+        claimed = Store(session).outbox.claim(batch_size=100_000, worker_id="demo")
+    with unit_of_work(sessions) as session:
+        store = Store(session)
+        records = [
+            (concept, store.repository(KIND_OF_CONCEPT[concept]).require(entry.local_id))
+            for entry in claimed
+            for concept in [_concept_of(entry.entity_kind)]
+            if entry.resource_type == PRIMARY_OF[concept]
+        ]
+    items = plan_push(records, mappings)
+    report = DemoReport(patients=len(caseload.patients), database_url=database_url)
     report.resources_by_type.update(item.mapping.resource for item in items)
     async with FhirClient(fhir_base_url) as client:
         result = await push(
@@ -72,6 +106,12 @@ async def run_demo(
             terminology=mappings.terminology,
         )
     report.push = result
+    with unit_of_work(sessions) as session:
+        store = Store(session)
+        _record_push(store, items, result)
+        for entry in claimed:
+            store.outbox.mark_done(entry.id)
+        report.outbox = {state.value: n for state, n in store.outbox.counts().items()}
     report.created = len(result.created)
     report.unchanged = len(result.unchanged)
     rules = load_rule_year(month[0])
@@ -88,3 +128,46 @@ async def run_demo(
             )
         )
     return report
+
+
+PRIMARY_OF = {
+    "enrollment": "EpisodeOfCare",
+    "consent": "Consent",
+    "goal": "Goal",
+    "care_plan": "CarePlan",
+    "care_task": "Task",
+    "time_entry": "Encounter",
+    "referral": "ServiceRequest",
+}
+
+
+def _concept_of(kind: EntityKind) -> str:
+    return next(c for c, k in KIND_OF_CONCEPT.items() if k is kind)
+
+
+def _store_caseload(store: Store, caseload: Caseload, mappings: Mappings) -> None:
+    """Each record and its pending push land in the same transaction."""
+    for patient in caseload.patients:
+        store.save(patient)
+    for member in caseload.members:
+        store.save(member)
+    for concept, record in caseload_records(caseload):
+        store.save(record, sync_as=[m.resource for m in mappings.for_concept(concept)])
+
+
+def _record_push(store: Store, items: list[PushItem], result: PushResult) -> None:
+    for item in items:
+        key = key_of(item.mapping, item.record.id)
+        reference = result.created.get(key) or result.unchanged.get(key)
+        if not reference:
+            continue
+        store.fhir_links.upsert(
+            FhirLink(
+                entity_kind=KIND_OF_CONCEPT[item.concept],
+                local_id=item.record.id,
+                resource_type=item.mapping.resource,
+                server_id=reference.rsplit("/", 1)[-1],
+                synced_at=datetime.now(UTC),
+                version_id=result.versions.get(key),
+            )
+        )

@@ -29,7 +29,7 @@ from fhirbridge.mapping.engine import ResourceMapping
 from fhirbridge.mapping.loader import Mappings
 from fhirbridge.mapping.references import PRIMARY_RESOURCE, StaticReferences
 
-__all__ = ["PUSH_ORDER", "PushItem", "PushResult", "plan_push", "push"]
+__all__ = ["PUSH_ORDER", "PushItem", "PushResult", "key_of", "plan_push", "push"]
 
 # Dependency order: what a resource references is created before it.
 PUSH_ORDER = ("enrollment", "consent", "goal", "care_plan", "referral", "care_task", "time_entry")
@@ -58,13 +58,13 @@ def client_assigned_id(identifier_system: str, key: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{identifier_system}|{key}"))
 
 
-def _key(mapping: ResourceMapping, local_id: str) -> str:
+def key_of(mapping: ResourceMapping, local_id: str) -> str:
     return f"{mapping.resource}/{mapping.identifier_prefix}/{local_id}"
 
 
 def plan_push(records: Iterable[tuple[str, Any]], mappings: Mappings) -> list[PushItem]:
     items = [
-        PushItem(concept, record, mapping, _key(mapping, record.id))
+        PushItem(concept, record, mapping, key_of(mapping, record.id))
         for concept, record in records
         for mapping in mappings.for_concept(concept)
     ]
