@@ -14,7 +14,7 @@ from fhirbridge.caseload import Caseload, load_caseload
 from fhirbridge.conformance import default_checker
 from fhirbridge.fhir import FhirClient
 from fhirbridge.mapping.loader import Mappings, load_mappings
-from fhirbridge.mapping.references import StaticReferences
+from fhirbridge.mapping.references import PRIMARY_RESOURCE, StaticReferences
 from fhirbridge.persistence import (
     EntityKind,
     FhirLink,
@@ -92,7 +92,7 @@ async def run_demo(
             (concept, store.repository(KIND_OF_CONCEPT[concept]).require(entry.local_id))
             for entry in claimed
             for concept in [_concept_of(entry.entity_kind)]
-            if entry.resource_type == PRIMARY_OF[concept]
+            if entry.resource_type == PRIMARY_RESOURCE[concept]
         ]
     items = plan_push(records, mappings)
     report = DemoReport(patients=len(caseload.patients), database_url=database_url)
@@ -128,17 +128,6 @@ async def run_demo(
             )
         )
     return report
-
-
-PRIMARY_OF = {
-    "enrollment": "EpisodeOfCare",
-    "consent": "Consent",
-    "goal": "Goal",
-    "care_plan": "CarePlan",
-    "care_task": "Task",
-    "time_entry": "Encounter",
-    "referral": "ServiceRequest",
-}
 
 
 def _concept_of(kind: EntityKind) -> str:

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
 
+from fhirbridge.conformance import Severity, check
 from tests.mapping.support import (
     GOLDEN,
     demo_context,
@@ -75,3 +76,16 @@ def _golden_files() -> list[tuple[str, Any, Any]]:
         for concept, record in demo_records()
         for mapping in mappings().for_concept(concept)
     ]
+
+
+@pytest.mark.parametrize(("concept", "record", "mapping"), CASES)
+def test_golden_resource_passes_r4b_validation_and_profile_rules(
+    concept: str, record: Any, mapping: Any
+) -> None:
+    resource = json.loads(golden_path(mapping, record).read_text())
+
+    errors = [f for f in check(resource) if f.severity is Severity.ERROR]
+
+    assert errors == []
+    if mapping.profile:
+        assert mapping.profile in resource["meta"]["profile"]
