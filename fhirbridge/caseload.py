@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from fhirbridge import domain
-from fhirbridge.datafiles import DataFileError, line_of, load_yaml
+from fhirbridge.datafiles import DataFileError, read_yaml
 
 __all__ = ["SECTIONS", "Caseload", "dump_record", "load_caseload"]
 
@@ -42,13 +42,26 @@ class Caseload:
     time_entries: list[domain.TimeEntry] = field(default_factory=list)
     referrals: list[domain.Referral] = field(default_factory=list)
 
+    def care_records(self) -> list[Any]:
+        """Every record fhirbridge owns as a FHIR resource (not the patient and staff links)."""
+        return [
+            *self.enrollments,
+            *self.consents,
+            *self.goals,
+            *self.care_plans,
+            *self.care_tasks,
+            *self.time_entries,
+            *self.referrals,
+        ]
+
 
 def _adapter(cls: type) -> TypeAdapter[Any]:
     return TypeAdapter(cls)
 
 
 def load_caseload(path: Path) -> Caseload:
-    raw = load_yaml(path)
+    document = read_yaml(path)
+    raw = document.data
     if not isinstance(raw, dict):
         raise DataFileError(path, 1, "a caseload is a mapping of sections")
     unknown = set(raw) - set(SECTIONS)
@@ -64,7 +77,7 @@ def load_caseload(path: Path) -> Caseload:
             except ValidationError as exc:
                 first = exc.errors()[0]
                 where = ".".join(str(p) for p in first["loc"])
-                line = line_of(raw, [section, i, *first["loc"]])
+                line = document.line_of([section, i, *first["loc"]])
                 raise DataFileError(path, line, f"{section}[{i}].{where}: {first['msg']}") from exc
     return caseload
 

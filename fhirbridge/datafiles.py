@@ -1,21 +1,24 @@
-"""Load declarative YAML data files with line numbers, so errors can name file and line.
+"""Read declarative YAML data files so that errors can name file and line.
 
 Mappings, code tables, profile rules and billing rules are data. When one is wrong, the person
-fixing it needs ``mappings/resources/goal.yaml:14`` rather than a stack trace.
+fixing it needs ``mappings/resources/goal.yaml:14`` rather than a stack trace. Every loader of
+such files reads them through ``read_yaml``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
-__all__ = ["DataFileError", "LineDict", "LineList", "line_of", "load_yaml", "parse_model"]
+__all__ = ["DataFileError", "Location", "YamlDocument", "parse_model", "read_yaml"]
 
 M = TypeVar("M", bound=BaseModel)
+Location = tuple[str | int, ...]
 
 
 class DataFileError(ValueError):
@@ -29,67 +32,82 @@ class DataFileError(ValueError):
         super().__init__(f"{where}: {reason}")
 
 
-class LineDict(dict[str, Any]):
-    """A YAML mapping that remembers the line it started on (1-based)."""
+@dataclass(frozen=True)
+class YamlDocument:
+    """A parsed file and the 1-based line of every key and list item in it."""
 
-    line: int = 0
+    path: Path
+    data: Any
+    lines: Mapping[Location, int]
 
+    def line_of(self, loc: Sequence[str | int]) -> int | None:
+        """The line of the deepest part of ``loc`` written in the file.
 
-class LineList(list[Any]):
-    line: int = 0
-
-
-class _Loader(yaml.SafeLoader):
-    pass
-
-
-def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
-    loader.flatten_mapping(node)
-    result = LineDict(loader.construct_pairs(node, deep=True))
-    result.line = node.start_mark.line + 1
-    return result
-
-
-def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> LineList:
-    result = LineList(loader.construct_sequence(node, deep=True))
-    result.line = node.start_mark.line + 1
-    return result
+        Parts that are not in the file (a pydantic union tag, a missing key) are skipped.
+        """
+        best: Location = ()
+        for part in loc:
+            candidate = (*best, part)
+            if candidate in self.lines:
+                best = candidate
+        return self.lines.get(best)
 
 
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
-
-
-def load_yaml(path: Path) -> Any:
+def read_yaml(path: Path) -> YamlDocument:
+    """Parse ``path`` (safe loader), refusing empty files and repeated keys."""
     try:
-        # _Loader derives from SafeLoader: no arbitrary object construction.
-        return yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
-    except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else None
-        raise DataFileError(path, line, f"not valid YAML: {exc.problem}") from exc
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise DataFileError(path, None, f"cannot read: {exc.strerror}") from exc
-
-
-def line_of(data: Any, loc: Sequence[int | str]) -> int | None:
-    """The line of the deepest node on ``loc`` that carries one."""
-    line = getattr(data, "line", None)
-    node = data
-    for key in loc:
-        try:
-            node = node[key]
-        except (KeyError, IndexError, TypeError):
-            break
-        line = getattr(node, "line", line)
-    return line
-
-
-def parse_model(model: type[M], data: Any, path: Path) -> M:
-    """Validate ``data`` (from ``load_yaml``) against ``model``; errors name file and line."""
+    loader = yaml.SafeLoader(text)
     try:
-        return model.model_validate(data)
+        node = loader.get_single_node()
+        if node is None:
+            raise DataFileError(path, 1, "the file is empty")
+        lines: dict[Location, int] = {(): node.start_mark.line + 1}
+        for repeated_at, key in _record_lines(node, (), lines):
+            # PyYAML keeps the last of two equal keys without a word; that hides mistakes.
+            raise DataFileError(path, repeated_at, f"key {key!r} appears twice (duplicate key)")
+        data = loader.construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        raise DataFileError(path, line, f"not valid YAML: {exc.problem}") from exc
+    finally:
+        loader.dispose()
+    return YamlDocument(path, data, lines)
+
+
+def _record_lines(
+    node: yaml.Node, loc: Location, lines: dict[Location, int]
+) -> Iterator[tuple[int, Any]]:
+    """Fill ``lines``; yield (line, key) of each repeated key.
+
+    A mapping entry gets the line of its key, which is where a reader looks for it.
+    """
+    if isinstance(node, yaml.MappingNode):
+        seen: set[Any] = set()
+        for key_node, value_node in node.value:
+            key = key_node.value
+            if key in seen and key != "<<":
+                yield key_node.start_mark.line + 1, key
+            seen.add(key)
+            lines[(*loc, key)] = key_node.start_mark.line + 1
+            yield from _record_lines(value_node, (*loc, key), lines)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            lines[(*loc, index)] = item.start_mark.line + 1
+            yield from _record_lines(item, (*loc, index), lines)
+
+
+def parse_model(model: type[M], document: YamlDocument) -> M:
+    """Validate a document against ``model``; the error names file and line."""
+    try:
+        return model.model_validate(document.data)
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = first["loc"]
         where = ".".join(str(p) for p in loc) or "(top level)"
-        raise DataFileError(path, line_of(data, loc), f"{where}: {first['msg']}") from exc
+        raise DataFileError(
+            document.path, document.line_of(loc), f"{where}: {first['msg']}"
+        ) from exc

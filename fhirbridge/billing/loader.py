@@ -17,11 +17,11 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from fhirbridge.billing.errors import RuleFileError, RuleProblem
 from fhirbridge.billing.rules import MonthPhase, RuleYear, TimedCode
+from fhirbridge.datafiles import DataFileError, YamlDocument, read_yaml
 
 __all__ = ["DEFAULT_RULES_DIR", "load_rule_year", "load_rules"]
 
@@ -42,20 +42,11 @@ class _LineMap:
     def __init__(self) -> None:
         self._at: dict[_PathKey, _Where] = {}
 
-    def record(self, file: Path, node: yaml.Node, path: _PathKey = ()) -> None:
-        if not path:
-            self._at[()] = _Where(file, node.start_mark.line + 1)
-        if isinstance(node, yaml.MappingNode):
-            for key_node, value_node in node.value:
-                child = (*path, str(key_node.value))
-                # The key's line, not the value's: a nested mapping starts on the next line.
-                self._at[child] = _Where(file, key_node.start_mark.line + 1)
-                self.record(file, value_node, child)
-        elif isinstance(node, yaml.SequenceNode):
-            for index, item in enumerate(node.value):
-                child = (*path, index)
-                self._at[child] = _Where(file, item.start_mark.line + 1)
-                self.record(file, item, child)
+    @classmethod
+    def of(cls, document: YamlDocument) -> _LineMap:
+        lines = cls()
+        lines._at = {loc: _Where(document.path, line) for loc, line in document.lines.items()}
+        return lines
 
     def overlay(self, other: _LineMap) -> None:
         self._at.update({path: where for path, where in other._at.items() if path})
@@ -74,44 +65,12 @@ class _LineMap:
 
 def _read(file: Path) -> tuple[Any, _LineMap]:
     try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise RuleFileError([RuleProblem(file, None, "", f"cannot read: {exc.strerror}")]) from exc
-    loader = yaml.SafeLoader(text)
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            raise RuleFileError([RuleProblem(file, 1, "", "the file is empty")])
-        _reject_duplicate_keys(file, node)
-        data = loader.construct_document(node)
-    except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else None
-        raise RuleFileError(
-            [RuleProblem(file, line, "", f"not valid YAML: {exc.problem}")]
-        ) from exc
-    finally:
-        loader.dispose()
-    if not isinstance(data, dict):
+        document = read_yaml(file)
+    except DataFileError as exc:
+        raise RuleFileError([RuleProblem(file, exc.line, "", exc.reason)]) from exc
+    if not isinstance(document.data, dict):
         raise RuleFileError([RuleProblem(file, 1, "", "the top level must be a mapping")])
-    lines = _LineMap()
-    lines.record(file, node)
-    return data, lines
-
-
-def _reject_duplicate_keys(file: Path, node: yaml.Node) -> None:
-    # PyYAML keeps the last of two equal keys silently; in a rule file that hides a rule.
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for key_node, value_node in node.value:
-            key = str(key_node.value)
-            if key in seen and key != "<<":
-                line = key_node.start_mark.line + 1
-                raise RuleFileError([RuleProblem(file, line, key, "duplicate key")])
-            seen.add(key)
-            _reject_duplicate_keys(file, value_node)
-    elif isinstance(node, yaml.SequenceNode):
-        for item in node.value:
-            _reject_duplicate_keys(file, item)
+    return document.data, _LineMap.of(document)
 
 
 def _deep_merge(base: Any, override: Any) -> Any:

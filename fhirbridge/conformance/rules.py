@@ -12,19 +12,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from fhirbridge.conformance.elements import UnknownElement, element_types, is_resource_type
 from fhirbridge.conformance.errors import FileProblem, ProfileFileError
 from fhirbridge.conformance.path import ElementPath
 from fhirbridge.conformance.schema import Leaf, ProfileFile, ReferenceTargetRule
+from fhirbridge.datafiles import DataFileError, Location, YamlDocument, read_yaml
 
 __all__ = ["DEFAULT_PROFILES_DIR", "ProfileSet", "load_profile_file", "load_profiles"]
 
 DEFAULT_PROFILES_DIR = Path(__file__).resolve().parents[2] / "mappings" / "profiles"
-
-Location = tuple[str | int, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,68 +161,13 @@ def _render_loc(loc: Location, lines: Mapping[Location, int]) -> str:
     return rendered
 
 
-# --- YAML with line numbers -------------------------------------------------------------------
-
-
-def _read_yaml(file: Path) -> tuple[Any, dict[Location, int]]:
+def _read_yaml(file: Path) -> tuple[Any, Mapping[Location, int]]:
     try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as error:
-        raise ProfileFileError(file, [FileProblem(None, f"cannot read: {error}")]) from None
-    loader = yaml.SafeLoader(text)
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            raise ProfileFileError(file, [FileProblem(None, "the file is empty")])
-        lines: dict[Location, int] = {}
-        duplicates = list(_record_lines(node, (), lines))
-        if duplicates:
-            raise ProfileFileError(file, duplicates)
-        data = loader.construct_document(node)
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        line = mark.line + 1 if mark is not None else None
-        raise ProfileFileError(
-            file, [FileProblem(line, f"not valid YAML: {error.problem}")]
-        ) from None
-    finally:
-        loader.dispose()
-    return data, lines
-
-
-def _record_lines(
-    node: yaml.Node, loc: Location, lines: dict[Location, int]
-) -> Iterator[FileProblem]:
-    """Map each location (keys and list indexes from the root) to its 1-based line.
-
-    A mapping entry gets the line of its key, which is where a reader looks for it. PyYAML keeps
-    the last of two equal keys without a word; that hides mistakes, so they are reported here.
-    """
-    lines.setdefault(loc, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        seen: set[Any] = set()
-        for key_node, value_node in node.value:
-            key = key_node.value
-            if key in seen:
-                yield FileProblem(key_node.start_mark.line + 1, f"key {key!r} appears twice")
-            seen.add(key)
-            lines[(*loc, key)] = key_node.start_mark.line + 1
-            yield from _record_lines(value_node, (*loc, key), lines)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            yield from _record_lines(item, (*loc, index), lines)
+        document = read_yaml(file)
+    except DataFileError as error:
+        raise ProfileFileError(file, [FileProblem(error.line, error.reason)]) from None
+    return document.data, document.lines
 
 
 def _line_of(lines: Mapping[Location, int], loc: Sequence[str | int]) -> int | None:
-    """The line of the deepest part of ``loc`` that exists in the file.
-
-    Pydantic locations can hold parts that are not in the file: the tag of a discriminated
-    union (``rules.2.required.path``) or the key that is missing. Those are skipped.
-    """
-    best: Location = ()
-    current: Location = ()
-    for part in loc:
-        candidate = (*current, part)
-        if candidate in lines:
-            current = best = candidate
-    return lines.get(best)
+    return YamlDocument(Path(), None, lines).line_of(loc)

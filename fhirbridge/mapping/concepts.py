@@ -8,13 +8,21 @@ from fhirbridge import domain
 
 CONCEPTS: dict[str, type] = {
     "enrollment": domain.Enrollment,
-    "consent": domain.ProgramConsent,
+    "program_consent": domain.ProgramConsent,
     "care_plan": domain.CarePlan,
     "goal": domain.Goal,
     "care_task": domain.CareTask,
     "time_entry": domain.TimeEntry,
     "referral": domain.Referral,
 }
+
+_CONCEPT_OF_CLASS = {cls: name for name, cls in CONCEPTS.items()}
+
+
+def concept_of(record: object) -> str:
+    """The concept name of a domain record (the same name storage uses for its kind)."""
+    return _CONCEPT_OF_CLASS[type(record)]
+
 
 # Concepts fhirbridge refers to but does not own as resources: the EHR owns Patient and
 # Practitioner, we only hold links to them.

@@ -419,9 +419,7 @@ def apply_resource(
     values = mapping.from_fhir(resource, ctx)
     values.pop("id", None)
     current = {f.name: getattr(entity, f.name) for f in dataclasses.fields(entity)}
-    flat: dict[str, Any] = {}
-    for name, value in values.items():
-        flat[name] = value
+    flat = dict(values)
     nested_heads = {name.split(".")[0] for name in flat if "." in name}
     for head in nested_heads:
         inner = current.get(head)

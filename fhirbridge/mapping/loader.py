@@ -11,7 +11,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from fhirbridge.datafiles import DataFileError, line_of, load_yaml, parse_model
+from fhirbridge.datafiles import DataFileError, YamlDocument, parse_model, read_yaml
 from fhirbridge.domain.codes import Code
 from fhirbridge.mapping.codes import CodeTable, Terminology
 from fhirbridge.mapping.concepts import CONCEPTS, ENUMS, LINKED_CONCEPTS
@@ -64,37 +64,35 @@ def load_mappings(root: Path) -> Mappings:
 
 def _load_terminology(root: Path) -> Terminology:
     path = root / "codesystems.yaml"
-    raw = load_yaml(path)
-    systems = parse_model(CodeSystemsFile, raw, path)
+    systems = parse_model(CodeSystemsFile, read_yaml(path))
     tables: dict[str, CodeTable] = {}
     for table_path in sorted((root / "codes").glob("*.yaml")):
-        table_raw = load_yaml(table_path)
-        spec = parse_model(CodeTableFile, table_raw, table_path)
-        tables[spec.table] = _compile_table(spec, table_raw, table_path, systems)
+        document = read_yaml(table_path)
+        spec = parse_model(CodeTableFile, document)
+        tables[spec.table] = _compile_table(spec, document, systems)
     return Terminology(dict(systems.systems), dict(systems.extensions), tables)
 
 
-def _compile_table(
-    spec: CodeTableFile, raw: Any, path: Path, systems: CodeSystemsFile
-) -> CodeTable:
+def _compile_table(spec: CodeTableFile, raw: YamlDocument, systems: CodeSystemsFile) -> CodeTable:
+    path = raw.path
     enum = ENUMS.get(spec.enum)
     if enum is None:
-        raise DataFileError(path, line_of(raw, ["enum"]), f"unknown domain enum '{spec.enum}'")
+        raise DataFileError(path, raw.line_of(["enum"]), f"unknown domain enum '{spec.enum}'")
     members = {m.value: m for m in enum}
     for key in spec.entries:
         if key not in members:
-            line = line_of(raw, ["entries", key])
+            line = raw.line_of(["entries", key])
             raise DataFileError(path, line, f"'{key}' is not a member of {spec.enum}")
     uncovered = sorted(set(members) - set(spec.entries))
     if uncovered:
-        line = line_of(raw, ["entries"])
+        line = raw.line_of(["entries"])
         raise DataFileError(path, line, f"no entry for {spec.enum} member(s) {uncovered}")
     codes: dict[StrEnum, str] = {}
     codings: dict[StrEnum, tuple[dict[str, str], ...]] = {}
     counts: dict[tuple[str, str], int] = {}
     for key, entry in spec.entries.items():
         member = members[key]
-        line = line_of(raw, ["entries", key])
+        line = raw.line_of(["entries", key])
         if spec.kind == "code":
             if not isinstance(entry, str):
                 raise DataFileError(path, line, "a 'code' table maps each member to a code")
@@ -117,7 +115,7 @@ def _compile_table(
     for member, items in codings.items():
         unique = [(c["system"], c["code"]) for c in items if counts[(c["system"], c["code"])] == 1]
         if not unique:
-            line = line_of(raw, ["entries", member.value])
+            line = raw.line_of(["entries", member.value])
             raise DataFileError(path, line, f"'{member.value}' has no coding of its own")
         for pair in unique:
             reverse[pair] = member
@@ -125,20 +123,20 @@ def _compile_table(
 
 
 def _load_resource(path: Path, terminology: Terminology) -> ResourceMapping:
-    raw = load_yaml(path)
-    spec = parse_model(ResourceMappingFile, raw, path)
+    raw = read_yaml(path)
+    spec = parse_model(ResourceMappingFile, raw)
     cls = CONCEPTS.get(spec.concept)
     if cls is None:
-        line = line_of(raw, ["concept"])
+        line = raw.line_of(["concept"])
         raise DataFileError(path, line, f"unknown concept '{spec.concept}'")
     try:
         resolve(spec.resource, "id")
     except (UnknownElement, KeyError, ValueError) as exc:
-        line = line_of(raw, ["resource"])
+        line = raw.line_of(["resource"])
         raise DataFileError(path, line, f"unknown FHIR resource '{spec.resource}'") from exc
     fixed = []
     for i, fixed_rule in enumerate(spec.fixed):
-        line = line_of(raw, ["fixed", i])
+        line = raw.line_of(["fixed", i])
         element = _resolve(spec.resource, fixed_rule.element, path, line)
         coding = None
         if fixed_rule.coding is not None:
@@ -151,7 +149,7 @@ def _load_resource(path: Path, terminology: Terminology) -> ResourceMapping:
         fixed.append(_Fixed(element, fixed_rule.value, coding))
     rules = []
     for i, field_rule in enumerate(spec.fields):
-        line = line_of(raw, ["fields", i])
+        line = raw.line_of(["fields", i])
         rules.append(_compile_rule(field_rule, spec, cls, terminology, path, line))
     return ResourceMapping(
         concept=spec.concept,

@@ -17,7 +17,7 @@ __all__ = ["PRIMARY_RESOURCE", "StaticReferences"]
 
 PRIMARY_RESOURCE: dict[str, str] = {
     "enrollment": "EpisodeOfCare",
-    "consent": "Consent",
+    "program_consent": "Consent",
     "care_plan": "CarePlan",
     "goal": "Goal",
     "care_task": "Task",

@@ -18,6 +18,7 @@ from typing import Any
 from fhirbridge.domain.codes import Code
 from fhirbridge.mapping.codes import CodeTable
 from fhirbridge.mapping.context import MappingContext
+from fhirbridge.mapping.references import PRIMARY_RESOURCE
 from fhirbridge.mapping.schema import FieldRule
 
 __all__ = ["TRANSFORMS", "Compiled", "Transform"]
@@ -224,6 +225,10 @@ class _Reference(Transform):
         base = dict(existing) if isinstance(existing, dict) else {}
         if c.rule.concept is not None:
             base["reference"] = ctx.references.reference(c.rule.concept, str(value))
+            if base["reference"].startswith("urn:uuid:") and c.rule.concept in PRIMARY_RESOURCE:
+                # A placeholder inside a transaction says nothing of what it points at; the
+                # type lets profile checks run on the bundle entry as it will be sent.
+                base["type"] = PRIMARY_RESOURCE[c.rule.concept]
         else:
             base["reference"] = str(value)
         return base

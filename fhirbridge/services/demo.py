@@ -13,6 +13,7 @@ from fhirbridge.billing import MonthlyResult, load_rule_year, roll_up
 from fhirbridge.caseload import Caseload, load_caseload
 from fhirbridge.conformance import default_checker
 from fhirbridge.fhir import FhirClient
+from fhirbridge.mapping.concepts import concept_of
 from fhirbridge.mapping.loader import Mappings, load_mappings
 from fhirbridge.mapping.references import PRIMARY_RESOURCE, StaticReferences
 from fhirbridge.persistence import (
@@ -28,23 +29,6 @@ from fhirbridge.sync.push import PushItem, PushResult, key_of, plan_push, push
 
 __all__ = ["DemoReport", "caseload_records", "run_demo"]
 
-CONCEPT_SECTIONS = {
-    "enrollment": "enrollments",
-    "consent": "consents",
-    "goal": "goals",
-    "care_plan": "care_plans",
-    "care_task": "care_tasks",
-    "time_entry": "time_entries",
-    "referral": "referrals",
-}
-
-
-# Mapping concepts and storage kinds name the same records; only consent is spelled apart.
-KIND_OF_CONCEPT = {
-    concept: EntityKind("program_consent" if concept == "consent" else concept)
-    for concept in CONCEPT_SECTIONS
-}
-
 
 @dataclass
 class DemoReport:
@@ -59,11 +43,7 @@ class DemoReport:
 
 
 def caseload_records(caseload: Caseload) -> list[tuple[str, Any]]:
-    return [
-        (concept, record)
-        for concept, section in CONCEPT_SECTIONS.items()
-        for record in getattr(caseload, section)
-    ]
+    return [(concept_of(record), record) for record in caseload.care_records()]
 
 
 async def run_demo(
@@ -89,9 +69,9 @@ async def run_demo(
     with unit_of_work(sessions) as session:
         store = Store(session)
         records = [
-            (concept, store.repository(KIND_OF_CONCEPT[concept]).require(entry.local_id))
+            (concept, store.repository(EntityKind(concept)).require(entry.local_id))
             for entry in claimed
-            for concept in [_concept_of(entry.entity_kind)]
+            for concept in [entry.entity_kind.value]
             if entry.resource_type == PRIMARY_RESOURCE[concept]
         ]
     items = plan_push(records, mappings)
@@ -130,10 +110,6 @@ async def run_demo(
     return report
 
 
-def _concept_of(kind: EntityKind) -> str:
-    return next(c for c, k in KIND_OF_CONCEPT.items() if k is kind)
-
-
 def _store_caseload(store: Store, caseload: Caseload, mappings: Mappings) -> None:
     """Each record and its pending push land in the same transaction."""
     for patient in caseload.patients:
@@ -152,7 +128,7 @@ def _record_push(store: Store, items: list[PushItem], result: PushResult) -> Non
             continue
         store.fhir_links.upsert(
             FhirLink(
-                entity_kind=KIND_OF_CONCEPT[item.concept],
+                entity_kind=EntityKind(item.concept),
                 local_id=item.record.id,
                 resource_type=item.mapping.resource,
                 server_id=reference.rsplit("/", 1)[-1],

@@ -32,7 +32,15 @@ from fhirbridge.mapping.references import PRIMARY_RESOURCE, StaticReferences
 __all__ = ["PUSH_ORDER", "PushItem", "PushResult", "key_of", "plan_push", "push"]
 
 # Dependency order: what a resource references is created before it.
-PUSH_ORDER = ("enrollment", "consent", "goal", "care_plan", "referral", "care_task", "time_entry")
+PUSH_ORDER = (
+    "enrollment",
+    "program_consent",
+    "goal",
+    "care_plan",
+    "referral",
+    "care_task",
+    "time_entry",
+)
 
 
 @dataclass(frozen=True)
@@ -117,11 +125,10 @@ def build_transaction(
         if not searchable[item.mapping.resource]
     }
     refs = _BundleReferences(references, builder, primary, literal)
-    check_ctx = MappingContext(identifier_system, references, terminology)
     ctx = MappingContext(identifier_system, refs, terminology)
     for item in items:
-        ensure_conformant(item.mapping.to_fhir(item.record, check_ctx))
         resource = item.mapping.to_fhir(item.record, ctx)
+        ensure_conformant(resource)
         identifier = f"{identifier_system}|{item.mapping.identifier_prefix}/{item.record.id}"
         if item.key in literal:
             resource["id"] = literal[item.key].split("/", 1)[1]

@@ -63,9 +63,8 @@ def _transaction() -> dict[str, Any]:
     entries = []
     for concept, record in demo_records():
         for mapping in mappings().for_concept(concept):
-            # Checked with server-style references: a resource that fails is never sent.
-            ensure_conformant(mapping.to_fhir(record, demo_context()))
             resource = mapping.to_fhir(record, ctx)
+            ensure_conformant(resource)  # a resource that fails is never sent
             identifier = f"{IDENTIFIER_SYSTEM}|{mapping.identifier_prefix}/{record.id}"
             full_url = (
                 _urn(concept, record.id)

@@ -9,7 +9,7 @@ from typing import Any
 
 from fhirbridge.caseload import Caseload, load_caseload
 from fhirbridge.config import PROJECT_ROOT
-from fhirbridge.mapping.concepts import CONCEPTS
+from fhirbridge.mapping.concepts import CONCEPTS, concept_of
 from fhirbridge.mapping.context import MappingContext
 from fhirbridge.mapping.engine import ResourceMapping, build_entity
 from fhirbridge.mapping.loader import Mappings, load_mappings
@@ -17,15 +17,6 @@ from fhirbridge.mapping.references import StaticReferences
 
 IDENTIFIER_SYSTEM = "urn:fhirbridge:demo"
 GOLDEN = PROJECT_ROOT / "fixtures" / "golden" / "demo"
-SECTION_CONCEPT = {
-    "enrollments": "enrollment",
-    "consents": "consent",
-    "goals": "goal",
-    "care_plans": "care_plan",
-    "care_tasks": "care_task",
-    "time_entries": "time_entry",
-    "referrals": "referral",
-}
 
 
 @cache
@@ -66,9 +57,8 @@ def open_context() -> MappingContext:
 
 
 def demo_records() -> Iterator[tuple[str, Any]]:
-    for section, concept in SECTION_CONCEPT.items():
-        for record in getattr(demo(), section):
-            yield concept, record
+    for record in demo().care_records():
+        yield concept_of(record), record
 
 
 def golden_path(mapping: ResourceMapping, record: Any) -> Path:

@@ -38,7 +38,7 @@ CONCEPT_OF = {
     "Encounter": "time_entry",
     "ServiceRequest": "referral",
     "EpisodeOfCare": "enrollment",
-    "Consent": "consent",
+    "Consent": "program_consent",
 }
 
 

@@ -26,7 +26,7 @@ def test_the_shipped_mappings_load() -> None:
 
     assert {(m.concept, m.resource) for m in loaded.resources} == {
         ("enrollment", "EpisodeOfCare"),
-        ("consent", "Consent"),
+        ("program_consent", "Consent"),
         ("care_plan", "CarePlan"),
         ("goal", "Goal"),
         ("care_task", "Task"),
@@ -44,7 +44,7 @@ def test_the_shipped_mappings_load() -> None:
         ("unknown-code-system.yaml", "resources", 7, "unknown code system 'snomed-ct'"),
         ("unknown-transform.yaml", "resources", 6, "transform"),
         ("list-into-single.yaml", "resources", 6, "a list field needs a list element"),
-        ("table-not-covering-enum.yaml", "codes", 6, "no entry for RiskLevel member(s)"),
+        ("table-not-covering-enum.yaml", "codes", 5, "no entry for RiskLevel member(s)"),
         ("table-unknown-system.yaml", "codes", 6, "unknown code system 'hl7-actcode'"),
     ],
     ids=lambda v: v if isinstance(v, str) and v.endswith(".yaml") else "",

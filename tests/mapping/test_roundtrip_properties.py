@@ -188,7 +188,7 @@ def test_enrollment_round_trips(record: domain.Enrollment) -> None:
 @settings(max_examples=60, deadline=None)
 @given(consents)
 def test_consent_round_trips(record: domain.ProgramConsent) -> None:
-    assert _round_trip("consent", record) == record
+    assert _round_trip("program_consent", record) == record
 
 
 @settings(max_examples=60, deadline=None)
