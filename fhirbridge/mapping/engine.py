@@ -53,6 +53,13 @@ class ResourceMapping:
     fixed: tuple[_Fixed, ...]
 
     @property
+    def remote_fields(self) -> frozenset[str]:
+        """Domain fields whose value the other side decides (see ``FieldRule.owner``)."""
+        return frozenset(
+            r.compiled.rule.field for r in self.rules if r.compiled.rule.owner == "remote"
+        )
+
+    @property
     def owned_fields(self) -> frozenset[str]:
         names = set()
         for rule in self.rules:

@@ -65,6 +65,10 @@ class FieldRule(_Strict):
     unit_from: str | None = None  # quantity: a second domain field holding the UCUM unit
     url: str | None = None  # extension: alias from codesystems.yaml
     value: Literal["code", "boolean", "reference", "concept", "date"] | None = None
+    # Who decides this element once the resource exists. "remote" fields (a referral Task's
+    # status after "requested" belongs to the performer) are applied locally when they change
+    # on the server; a server change to a field we own that we also changed is a conflict.
+    owner: Literal["fhirbridge", "remote"] = "fhirbridge"
 
 
 class FixedRule(_Strict):

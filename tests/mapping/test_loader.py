@@ -81,3 +81,15 @@ def test_two_files_mapping_the_same_pair_are_refused(tmp_path: Path) -> None:
 
     with pytest.raises(DataFileError, match="also mapped in"):
         load_mappings(root)
+
+
+def test_referral_tracker_progress_is_owned_by_the_performer() -> None:
+    mapping = load_mappings(PROJECT_ROOT / "mappings").get("referral", "Task")
+
+    assert mapping.remote_fields == {
+        "task_status",
+        "task_status_reason",
+        "task_owner_reference",
+        "outcomes",
+        "outcome_references",
+    }
