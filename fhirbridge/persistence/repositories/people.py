@@ -71,6 +71,12 @@ class CareTeam(Repository[CareTeamMember, CareTeamMemberRow]):
             team=row.team,
         )
 
+    def find_by_practitioner_reference(self, reference: str) -> CareTeamMember | None:
+        rows = self._session.scalars(
+            select(CareTeamMemberRow).where(CareTeamMemberRow.practitioner_reference == reference)
+        ).all()
+        return self._to_entity(rows[0]) if rows else None
+
     def list_for_team(self, team: str) -> list[CareTeamMember]:
         return self._list(
             select(CareTeamMemberRow)
