@@ -19,8 +19,12 @@ def alembic_config() -> Config:
     return config
 
 
-def migrate(url: str, revision: str = "head") -> None:
-    """Upgrade the database at ``url`` to ``revision`` (the newest by default)."""
+def migrate(url: str, revision: str = "heads") -> None:
+    """Upgrade the database at ``url`` to ``revision`` (every branch's newest by default).
+
+    Areas (sync, workflow, billing) add their tables on branches from the initial schema, so
+    "heads", not "head".
+    """
     engine = make_engine(url)
     try:
         with engine.begin() as connection:
