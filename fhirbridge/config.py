@@ -35,3 +35,13 @@ class Settings(BaseSettings):
     smart_scopes: str = "system/*.cruds"
     fhir_timeout_seconds: float = 30.0
     fhir_max_retries: int = Field(default=5, ge=0)
+
+    # -- REST API (fhirbridge.api) --
+    # Bearer tokens are verified against this JWKS file only: no key is fetched at request time.
+    jwt_jwks_path: Path | None = None
+    jwt_audience: str = "fhirbridge"
+    jwt_issuer: str | None = None
+    jwt_algorithms: tuple[Literal["RS256", "ES256"], ...] = ("RS256", "ES256")
+    jwt_leeway_seconds: int = Field(default=30, ge=0, le=120)
+    # Calendar dates (enrollment period, consent date) are compared in the practice's zone.
+    practice_timezone: str = "UTC"

@@ -5,6 +5,7 @@ resources and back; persistence stores them; services orchestrate.
 """
 
 from fhirbridge.domain.careplan import CarePlan, CarePlanStatus
+from fhirbridge.domain.charge import ChargeStatus, MonthlyCharge
 from fhirbridge.domain.codes import Code
 from fhirbridge.domain.enrollment import (
     ConsentMethod,
@@ -40,6 +41,7 @@ __all__ = [
     "CareTask",
     "CareTaskKind",
     "CareTeamMember",
+    "ChargeStatus",
     "Code",
     "ConsentMethod",
     "ConsentStatus",
@@ -49,6 +51,7 @@ __all__ = [
     "Goal",
     "GoalLifecycle",
     "GoalTarget",
+    "MonthlyCharge",
     "Party",
     "PatientLink",
     "Program",

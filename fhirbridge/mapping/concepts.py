@@ -14,6 +14,7 @@ CONCEPTS: dict[str, type] = {
     "care_task": domain.CareTask,
     "time_entry": domain.TimeEntry,
     "referral": domain.Referral,
+    "charge": domain.MonthlyCharge,
 }
 
 _CONCEPT_OF_CLASS = {cls: name for name, cls in CONCEPTS.items()}

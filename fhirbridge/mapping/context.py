@@ -7,7 +7,7 @@ from typing import Protocol
 
 from fhirbridge.mapping.codes import Terminology
 
-__all__ = ["MappingContext", "MappingError", "References"]
+__all__ = ["MappingContext", "MappingError", "MissingReference", "References"]
 
 
 class MappingError(ValueError):
@@ -18,6 +18,14 @@ class MappingError(ValueError):
         self.element = element
         self.reason = reason
         super().__init__(f"{resource}.{element}: {reason}")
+
+
+class MissingReference(LookupError):
+    """The target exists locally but has no reference yet (not pushed).
+
+    The engine leaves such a reference out; whoever resolves references decides whether the
+    resource may go without it for now and be completed later.
+    """
 
 
 class References(Protocol):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from types import NoneType, UnionType
 from typing import Any
 
-from fhirbridge.mapping.context import MappingContext, MappingError
+from fhirbridge.mapping.context import MappingContext, MappingError, MissingReference
 from fhirbridge.mapping.elements import ElementPath, Segment
 from fhirbridge.mapping.transforms import UCUM, Compiled, Transform
 
@@ -228,7 +228,10 @@ def _apply_rule(resource: dict[str, Any], rule: _Rule, entity: Any, ctx: Mapping
         if c.rule.transform == "concept":
             new = rule.transform.to_fhir(None, existing, c, ctx)
     else:
-        new = rule.transform.to_fhir(value, existing, c, ctx)
+        try:
+            new = rule.transform.to_fhir(value, existing, c, ctx)
+        except MissingReference:
+            return  # left as it is until the target can be referenced
     for key, companion in companions.items():
         if value is None and c.rule.transform != "concept":
             break  # a unit or display means nothing without its value
@@ -271,9 +274,15 @@ def _apply_list(
         if _read_one(target, rule, ctx) == value:
             out.append(item)
             continue
-        out.append(_place(item, inner, rule.transform.to_fhir(value, target, c, ctx)))
+        try:
+            out.append(_place(item, inner, rule.transform.to_fhir(value, target, c, ctx)))
+        except MissingReference:
+            out.append(item)
     for value in pending:
-        out.append(_place({}, inner, rule.transform.to_fhir(value, None, c, ctx)))
+        try:
+            out.append(_place({}, inner, rule.transform.to_fhir(value, None, c, ctx)))
+        except MissingReference:
+            continue  # left out until the target can be referenced
     if out:
         _set(resource, container, out)
     else:

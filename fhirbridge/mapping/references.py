@@ -23,6 +23,7 @@ PRIMARY_RESOURCE: dict[str, str] = {
     "care_task": "Task",
     "time_entry": "Encounter",
     "referral": "ServiceRequest",
+    "charge": "ChargeItem",
 }
 
 

@@ -38,6 +38,7 @@ TransformName = Literal[
     "date",
     "datetime",
     "decimal",
+    "integer",
     "code",
     "coding",
     "concept",

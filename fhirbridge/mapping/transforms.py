@@ -122,6 +122,22 @@ def _json_number(value: Decimal) -> int | float:
     return int(value) if value == value.to_integral_value() else float(value)
 
 
+class _Integer(Transform):
+    """A whole number (a charge's units): written as a JSON integer, read back only if whole."""
+
+    def to_fhir(self, value: Any, existing: Any, c: Compiled, ctx: MappingContext) -> Any:
+        return int(value)
+
+    def from_fhir(self, element: Any, c: Compiled, ctx: MappingContext) -> Any:
+        try:
+            number = Decimal(str(element))
+        except InvalidOperation as exc:
+            raise c.fail(f"'{element}' is not a number") from exc
+        if isinstance(element, bool) or number != number.to_integral_value():
+            raise c.fail(f"'{element}' is not a whole number")
+        return int(number)
+
+
 class _Code(Transform):
     """An enum as a FHIR code: the member's value, or its entry in a code table."""
 
@@ -381,6 +397,7 @@ TRANSFORMS: dict[str, Transform] = {
     "date": _Date(),
     "datetime": _DateTime(),
     "decimal": _Decimal(),
+    "integer": _Integer(),
     "code": _Code(),
     "coding": _Coding(),
     "concept": _Concept(),

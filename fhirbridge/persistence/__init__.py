@@ -27,9 +27,22 @@ from fhirbridge.persistence.records import (
     OutboxState,
     SyncTarget,
 )
+from fhirbridge.persistence.repositories.conflicts import (
+    Conflict,
+    ConflictNotFound,
+    ConflictReason,
+    ConflictResolved,
+    ConflictState,
+    Resolution,
+)
 from fhirbridge.persistence.store import Record, Store, entity_kind_of
 
 __all__ = [
+    "Conflict",
+    "ConflictNotFound",
+    "ConflictReason",
+    "ConflictResolved",
+    "ConflictState",
     "ConstraintViolation",
     "EntityKind",
     "FhirLink",
@@ -42,6 +55,7 @@ __all__ = [
     "Record",
     "RecordExists",
     "RecordNotFound",
+    "Resolution",
     "Store",
     "SyncTarget",
     "entity_kind_of",

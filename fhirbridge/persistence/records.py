@@ -24,6 +24,7 @@ class EntityKind(StrEnum):
     CARE_TASK = "care_task"
     TIME_ENTRY = "time_entry"
     REFERRAL = "referral"
+    CHARGE = "charge"
 
 
 class OutboxOperation(StrEnum):

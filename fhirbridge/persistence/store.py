@@ -18,6 +18,7 @@ from fhirbridge.domain import (
     CareTeamMember,
     Enrollment,
     Goal,
+    MonthlyCharge,
     PatientLink,
     ProgramConsent,
     Referral,
@@ -40,6 +41,13 @@ from fhirbridge.persistence.repositories import (
     utc_now,
 )
 from fhirbridge.persistence.repositories._base import Repository
+from fhirbridge.persistence.repositories.api_keys import ApiKeys
+from fhirbridge.persistence.repositories.audit import AuditTrail
+from fhirbridge.persistence.repositories.charges import Charges
+from fhirbridge.persistence.repositories.conflicts import Conflicts
+from fhirbridge.persistence.repositories.idempotency import IdempotencyRecords
+from fhirbridge.persistence.repositories.sync_cursors import SyncCursors
+from fhirbridge.persistence.repositories.timers import RunningTimers
 
 Record = (
     PatientLink
@@ -51,6 +59,7 @@ Record = (
     | CareTask
     | TimeEntry
     | Referral
+    | MonthlyCharge
 )
 
 _KINDS: dict[type[Any], EntityKind] = {
@@ -63,6 +72,7 @@ _KINDS: dict[type[Any], EntityKind] = {
     CareTask: EntityKind.CARE_TASK,
     TimeEntry: EntityKind.TIME_ENTRY,
     Referral: EntityKind.REFERRAL,
+    MonthlyCharge: EntityKind.CHARGE,
 }
 
 
@@ -84,6 +94,15 @@ class Store:
         self.referrals = Referrals(session)
         self.outbox = Outbox(session, clock=clock)
         self.fhir_links = FhirLinks(session)
+        self.conflicts = Conflicts(session, clock=clock)
+        self.cursors = SyncCursors(session, clock=clock)
+        # Workflow layer (the REST API).
+        self.audit = AuditTrail(session, clock=clock)
+        self.idempotency = IdempotencyRecords(session, clock=clock)
+        self.api_keys = ApiKeys(session, clock=clock)
+        self.timers = RunningTimers(session)
+        # Billing.
+        self.charges = Charges(session)
         self._by_kind: dict[EntityKind, Repository[Any, Any]] = {
             repository.kind: repository
             for repository in (
@@ -96,6 +115,7 @@ class Store:
                 self.care_tasks,
                 self.time_entries,
                 self.referrals,
+                self.charges,
             )
         }
 

@@ -361,3 +361,155 @@ class OutboxRow(Base):
 
 
 metadata = Base.metadata
+
+
+# -- Workflow layer (the REST API): audit trail, idempotency records, API keys, running timers.
+
+
+class AuditEventRow(Base):
+    """Who changed which record when, with the record as JSON before and after."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_entity_kind_local_id", "entity_kind", "local_id"),)
+
+    id: Mapped[int] = mapped_column(SERIAL, primary_key=True, autoincrement=True)
+    occurred_at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(ENUM)
+    entity_kind: Mapped[str] = mapped_column(ENUM)
+    local_id: Mapped[str] = mapped_column(ID)
+    before_json: Mapped[dict[str, Any] | None]
+    after_json: Mapped[dict[str, Any] | None]
+
+
+class IdempotencyRecordRow(Base):
+    """The response a POST gave, replayed when the same client retries with the same key."""
+
+    __tablename__ = "idempotency_records"
+    # Keys are chosen by clients, so they are only unique per client.
+    __table_args__ = (UniqueConstraint("principal", "idempotency_key"),)
+
+    id: Mapped[int] = mapped_column(SERIAL, primary_key=True, autoincrement=True)
+    principal: Mapped[str] = mapped_column(String(255))
+    idempotency_key: Mapped[str] = mapped_column(String(255))
+    method: Mapped[str] = mapped_column(String(16))
+    path: Mapped[str] = mapped_column(String(500))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    response_body: Mapped[dict[str, Any] | None]
+    created_at: Mapped[datetime]
+
+
+class ApiKeyRow(Base):
+    """A machine client's key: only its SHA-256 is stored, never the key itself."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(ENUM)
+    team: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class RunningTimerRow(Base):
+    """The timer a staff member has running; the primary key allows one per staff member."""
+
+    __tablename__ = "running_timers"
+
+    staff_id: Mapped[str] = mapped_column(ID, _member_fk(), primary_key=True)
+    time_entry_id: Mapped[str] = mapped_column(ID, ForeignKey("time_entries.id"), unique=True)
+    started_at: Mapped[datetime]
+
+
+# -- sync: conflicts and pull cursors (migration 0002) ------------------------------------
+
+OPEN_ONLY = "state = 'open'"
+
+
+class SyncConflictRow(Base):
+    """A disagreement between our record and the server copy, kept until a person or a rule
+    resolves it. ``local`` and ``remote`` are both resources as JSON, so nothing is lost."""
+
+    __tablename__ = "sync_conflicts"
+    __table_args__ = (
+        CheckConstraint("state IN ('open', 'resolved')", name="state"),
+        CheckConstraint(
+            "resolution IS NULL OR resolution IN ('keep-local', 'take-remote', 'manual')",
+            name="resolution",
+        ),
+        CheckConstraint(
+            "(state = 'open' AND resolution IS NULL AND resolved_by IS NULL"
+            " AND resolved_at IS NULL) OR (state = 'resolved' AND resolution IS NOT NULL"
+            " AND resolved_by IS NOT NULL AND resolved_at IS NOT NULL)",
+            name="resolved_together",
+        ),
+        Index("ix_sync_conflicts_entity_kind_local_id", "entity_kind", "local_id"),
+        # One open conflict per server resource: a later detection refreshes it.
+        Index(
+            "uq_sync_conflicts_open_target",
+            "entity_kind",
+            "local_id",
+            "resource_type",
+            unique=True,
+            sqlite_where=text(OPEN_ONLY),
+            postgresql_where=text(OPEN_ONLY),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(SERIAL, primary_key=True, autoincrement=True)
+    entity_kind: Mapped[str] = mapped_column(ENUM)
+    local_id: Mapped[str] = mapped_column(ID)
+    resource_type: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(32))
+    fields: Mapped[list[Any]]
+    local: Mapped[dict[str, Any]]
+    remote: Mapped[dict[str, Any]]
+    state: Mapped[str] = mapped_column(String(16))
+    resolution: Mapped[str | None] = mapped_column(String(16))
+    resolved_by: Mapped[str | None] = mapped_column(String(128))
+    detected_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None]
+
+
+class SyncCursorRow(Base):
+    """How far a pull got: e.g. the last ``_lastUpdated`` seen per server and resource type."""
+
+    __tablename__ = "sync_cursors"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime]
+
+
+# -- billing: monthly charges (migration 0004) --------------------------------------------
+
+
+class ChargeRow(Base):
+    """One code earned by one patient in one calendar month (a ChargeItem on the server).
+
+    The counted time entries are a JSON list, like an enrollment's conditions: the charge
+    records what was counted when it was made, and a time entry deleted later must not
+    silently change or block it.
+    """
+
+    __tablename__ = "charges"
+    __table_args__ = (
+        CheckConstraint("units > 0", name="units_positive"),
+        CheckConstraint("month_end >= month_start", name="month"),
+        # Re-running a month updates its charges; this keeps a second id for one code out.
+        UniqueConstraint("patient_id", "month_start", "code_system", "code"),
+        Index("ix_charges_month_start_patient_id", "month_start", "patient_id"),
+    )
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    patient_id: Mapped[str] = mapped_column(ID, ForeignKey("patient_links.id"))
+    code_system: Mapped[str] = mapped_column(String(32))
+    code: Mapped[str] = mapped_column(String(16))
+    units: Mapped[int] = mapped_column(Integer)
+    month_start: Mapped[date]
+    month_end: Mapped[date]
+    status: Mapped[str] = mapped_column(ENUM)
+    practitioner_id: Mapped[str | None] = mapped_column(ID, _member_fk())
+    time_entry_ids: Mapped[list[Any]]

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from fhirbridge.mapping.context import MissingReference
 from fhirbridge.mapping.references import PRIMARY_RESOURCE
-from fhirbridge.persistence import EntityKind, Store, SyncTarget
+from fhirbridge.persistence import EntityKind, FhirLink, Store, SyncTarget
 
 __all__ = ["LinkReferences", "UnresolvedReference", "split_reference"]
 
 
-class UnresolvedReference(LookupError):
+class UnresolvedReference(MissingReference):
     """A record points at another that has no server id yet (it has not been pushed)."""
 
     def __init__(self, concept: str, local_id: str) -> None:
@@ -30,22 +33,39 @@ def split_reference(reference: str) -> tuple[str, str] | None:
 class LinkReferences:
     """Implements the mapping layer's ``References`` over a Store (one unit of work)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, known: Iterable[FhirLink] = ()) -> None:
         self._store = store
+        self._people: dict[tuple[str, str], str] = {}  # a batch names the same few people
+        # Server ids already looked up (or handed in by the caller), to spare repeat queries.
+        self._servers: dict[tuple[str, str], str] = {
+            (link.entity_kind.value, link.local_id): f"{link.resource_type}/{link.server_id}"
+            for link in known
+            if PRIMARY_RESOURCE.get(link.entity_kind.value) == link.resource_type
+        }
 
     def reference(self, concept: str, local_id: str) -> str:
-        if concept == "patient":
-            return self._store.patients.require(local_id).ehr_reference
-        if concept == "member":
-            member = self._store.care_team.require(local_id)
-            if member.practitioner_reference is None:
-                raise UnresolvedReference(concept, local_id)
-            return member.practitioner_reference
+        if concept in ("patient", "member"):
+            key = (concept, local_id)
+            if key not in self._people:
+                self._people[key] = self._person(concept, local_id)
+            return self._people[key]
+        cached = self._servers.get((concept, local_id))
+        if cached is not None:
+            return cached
         resource_type = PRIMARY_RESOURCE[concept]
         link = self._store.fhir_links.get(SyncTarget(EntityKind(concept), local_id, resource_type))
         if link is None:
             raise UnresolvedReference(concept, local_id)
-        return f"{resource_type}/{link.server_id}"
+        self._servers[(concept, local_id)] = f"{resource_type}/{link.server_id}"
+        return self._servers[(concept, local_id)]
+
+    def _person(self, concept: str, local_id: str) -> str:
+        if concept == "patient":
+            return self._store.patients.require(local_id).ehr_reference
+        member = self._store.care_team.require(local_id)
+        if member.practitioner_reference is None:
+            raise UnresolvedReference(concept, local_id)
+        return member.practitioner_reference
 
     def local_id(self, concept: str, reference: str) -> str | None:
         if concept == "patient":

@@ -33,6 +33,7 @@ def test_the_shipped_mappings_load() -> None:
         ("time_entry", "Encounter"),
         ("referral", "ServiceRequest"),
         ("referral", "Task"),
+        ("charge", "ChargeItem"),
     }
 
 

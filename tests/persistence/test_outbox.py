@@ -218,3 +218,16 @@ def test_counts_cover_every_state(sessions: sessionmaker[Session]) -> None:
         OutboxState.DONE: 0,
         OutboxState.DEAD: 0,
     }
+
+
+def test_next_due_is_none_when_nothing_is_pending(sessions: sessionmaker[Session]) -> None:
+    with sessions() as session:
+        assert Outbox(session).next_due() is None
+
+
+def test_next_due_is_the_soonest_pending_attempt(sessions: sessionmaker[Session]) -> None:
+    _enqueue(sessions, PLAN, at=T0 + timedelta(minutes=5))
+    _enqueue(sessions, GOAL, at=T0)
+
+    with sessions() as session:
+        assert Outbox(session).next_due() == T0

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
-from sqlalchemy import Select
+from sqlalchemy import Select, inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -64,6 +64,15 @@ class Repository(Generic[EntityT, RowT]):
     def get(self, local_id: str) -> EntityT | None:
         row = self._session.get(self._row_type, local_id)
         return None if row is None else self._to_entity(row)
+
+    def get_many(self, local_ids: Iterable[str]) -> dict[str, EntityT]:
+        """Many records by id in one query (missing ones are absent from the result)."""
+        ids = set(local_ids)
+        if not ids:
+            return {}
+        key = inspect(self._row_type).primary_key[0]
+        rows = self._session.scalars(select(self._row_type).where(key.in_(ids))).all()
+        return {entity.id: entity for entity in (self._to_entity(row) for row in rows)}
 
     def require(self, local_id: str) -> EntityT:
         entity = self.get(local_id)

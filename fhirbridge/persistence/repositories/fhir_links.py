@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from typing import Any
+
 from sqlalchemy import Select, delete, select
 from sqlalchemy.orm import Session
 
@@ -26,6 +29,20 @@ def _to_record(row: FhirLinkRow) -> FhirLink:
     )
 
 
+def _to_columns(link: FhirLink) -> dict[str, Any]:
+    return {
+        "entity_kind": link.entity_kind.value,
+        "local_id": link.local_id,
+        "resource_type": link.resource_type,
+        "server_id": link.server_id,
+        "version_id": link.version_id,
+        "etag": link.etag,
+        "content_hash": link.content_hash,
+        "server_json": link.server_json,
+        "synced_at": link.synced_at,
+    }
+
+
 class FhirLinks:
     def __init__(self, session: Session) -> None:
         self._session = session
@@ -38,6 +55,23 @@ class FhirLinks:
                 FhirLinkRow.resource_type == target.resource_type,
             )
         )
+
+    def get_many(self, targets: Iterable[SyncTarget]) -> dict[SyncTarget, FhirLink]:
+        """The links of many targets in a query per entity kind (a push batch)."""
+        wanted = set(targets)
+        ids_by_kind: dict[EntityKind, set[str]] = {}
+        for target in wanted:
+            ids_by_kind.setdefault(target.entity_kind, set()).add(target.local_id)
+        found: dict[SyncTarget, FhirLink] = {}
+        for kind, ids in ids_by_kind.items():
+            statement = select(FhirLinkRow).where(
+                FhirLinkRow.entity_kind == kind.value, FhirLinkRow.local_id.in_(ids)
+            )
+            for link in self._all(statement):
+                target = SyncTarget(link.entity_kind, link.local_id, link.resource_type)
+                if target in wanted:
+                    found[target] = link
+        return found
 
     def find_by_server_id(self, resource_type: str, server_id: str) -> FhirLink | None:
         return self._one(
@@ -65,23 +99,19 @@ class FhirLinks:
 
     def upsert(self, link: FhirLink) -> None:
         """Record what the server holds now; replaces the previous link for the same target."""
-        values = {
-            "entity_kind": link.entity_kind.value,
-            "local_id": link.local_id,
-            "resource_type": link.resource_type,
-            "server_id": link.server_id,
-            "version_id": link.version_id,
-            "etag": link.etag,
-            "content_hash": link.content_hash,
-            "server_json": link.server_json,
-            "synced_at": link.synced_at,
-        }
-        statement = insert_on_conflict(self._session, FhirLinkRow).values(values)
+        self.upsert_many([link])
+
+    def upsert_many(self, links: Sequence[FhirLink]) -> None:
+        """``upsert`` for a whole push batch, in one statement."""
+        if not links:
+            return
+        rows = [_to_columns(link) for link in links]
+        statement = insert_on_conflict(self._session, FhirLinkRow)
         statement = statement.on_conflict_do_update(
             index_elements=list(_KEY),
-            set_={column: statement.excluded[column] for column in values if column not in _KEY},
+            set_={column: statement.excluded[column] for column in rows[0] if column not in _KEY},
         )
-        self._session.execute(statement)
+        self._session.execute(statement, rows)
 
     def delete(self, target: SyncTarget) -> None:
         self._session.execute(

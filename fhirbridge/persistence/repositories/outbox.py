@@ -10,7 +10,7 @@ workers away while the push is under way.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -135,6 +135,27 @@ class Outbox:
         entries = [_to_record(row) for row in rows]
         return sorted(entries, key=lambda entry: (entry.next_attempt_at, entry.id))
 
+    def mark_done_many(self, entry_ids: Sequence[int], *, now: datetime | None = None) -> None:
+        """``mark_done`` for a whole push batch, in two statements instead of 2n."""
+        if not entry_ids:
+            return
+        in_flight = set(
+            self._session.scalars(
+                select(OutboxRow.id).where(
+                    OutboxRow.id.in_(entry_ids), OutboxRow.state == OutboxState.IN_FLIGHT.value
+                )
+            )
+        )
+        for entry_id in entry_ids:
+            if entry_id not in in_flight:
+                self._claimed(entry_id)  # raises the precise error for that entry
+        self._session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id.in_(in_flight))
+            .values(state=OutboxState.DONE.value, updated_at=now or self._clock())
+            .execution_options(synchronize_session=False)
+        )
+
     def mark_done(self, entry_id: int, *, now: datetime | None = None) -> None:
         row = self._claimed(entry_id)
         row.state = OutboxState.DONE.value
@@ -223,6 +244,15 @@ class Outbox:
     def get(self, entry_id: int) -> OutboxEntry | None:
         row = self._session.get(OutboxRow, entry_id, populate_existing=True)
         return None if row is None else _to_record(row)
+
+    def next_due(self) -> datetime | None:
+        """When the soonest pending entry becomes due (None when nothing is pending)."""
+        return self._session.scalar(
+            select(OutboxRow.next_attempt_at)
+            .where(OutboxRow.state == _PENDING)
+            .order_by(OutboxRow.next_attempt_at)
+            .limit(1)
+        )
 
     def counts(self) -> dict[OutboxState, int]:
         """How many entries are in each state (every state present, zero when empty)."""

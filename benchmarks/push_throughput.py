@@ -1,0 +1,154 @@
+"""Push throughput: fhirbridge's sync worker vs the server's raw limit vs a naive client.
+
+    .venv/bin/python benchmarks/push_throughput.py --patients 10000
+
+Each contender gets a fresh local FHIR server (sekmet) on loopback:
+
+- raw: a bare httpx loop posting the transaction Bundles fhirbridge would send, prepared in
+  advance (the server's own limit for this workload);
+- fhirbridge: `fhirbridge sync push --once` in a child process, from a database holding the
+  caseload with its outbox: claim, map, check profiles, bundle, push, record links;
+- naive: one create request per resource, sequential (measured on a sample of patients).
+
+Prints resources/s for each, the ratios, and the worker's peak RSS (of the child process).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from fhirbridge.caseload import Caseload  # noqa: E402
+from fhirbridge.fhir import Capabilities  # noqa: E402
+from fhirbridge.localserver import LocalFhirServer  # noqa: E402
+from fhirbridge.mapping.concepts import concept_of  # noqa: E402
+from fhirbridge.mapping.loader import Mappings, load_mappings  # noqa: E402
+from fhirbridge.mapping.references import StaticReferences  # noqa: E402
+from fhirbridge.persistence import (  # noqa: E402
+    Store,
+    make_engine,
+    make_session_factory,
+    migrate,
+    unit_of_work,
+)
+from fhirbridge.services.caseload import store_caseload  # noqa: E402
+from fhirbridge.sync.push import build_transaction, plan_push  # noqa: E402
+from fhirbridge.synthetic import RESOURCES_PER_PATIENT, synthetic_caseload  # noqa: E402
+
+SYSTEM = "urn:fhirbridge:bench"
+FHIR_JSON = {"Content-Type": "application/fhir+json"}
+
+
+def prepared_bundles(
+    caseload: Caseload, mappings: Mappings, per_bundle: int, capabilities: Capabilities
+) -> list[dict[str, Any]]:
+    """The caseload's transaction Bundles, ``per_bundle`` patients each."""
+    refs = StaticReferences.of(caseload.patients, caseload.members)
+    records = [(concept_of(r), r) for r in caseload.care_records()]
+    by_patient: dict[str, list[tuple[str, Any]]] = {}
+    for concept, record in records:
+        by_patient.setdefault(record.patient_id, []).append((concept, record))
+    patients = list(by_patient)
+    bundles = []
+    for i in range(0, len(patients), per_bundle):
+        chunk = [item for p in patients[i : i + per_bundle] for item in by_patient[p]]
+        builder = build_transaction(
+            plan_push(chunk, mappings),
+            identifier_system=SYSTEM,
+            references=refs,
+            terminology=mappings.terminology,
+            capabilities=capabilities,
+        )
+        bundles.append(builder.build())
+    return bundles
+
+
+def raw(base_url: str, bundles: list[dict[str, Any]]) -> float:
+    with httpx.Client(headers=FHIR_JSON, timeout=300) as client:
+        started = time.perf_counter()
+        for bundle in bundles:
+            client.post(base_url, json=bundle).raise_for_status()
+        return time.perf_counter() - started
+
+
+def naive(base_url: str, bundles: list[dict[str, Any]]) -> tuple[int, float]:
+    resources = [e["resource"] for b in bundles for e in b["entry"]]
+    with httpx.Client(headers=FHIR_JSON, timeout=300) as client:
+        started = time.perf_counter()
+        for item in resources:
+            # A naive client: one POST per resource, references left as they are.
+            client.post(f"{base_url}/{item['resourceType']}", json=item).raise_for_status()
+        return len(resources), time.perf_counter() - started
+
+
+def fhirbridge_push(base_url: str, db_url: str, batch: int) -> tuple[float, float]:
+    env = {**os.environ, "FHIRBRIDGE_IDENTIFIER_SYSTEM": SYSTEM}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    started = time.perf_counter()
+    subprocess.run(
+        [str(Path(sys.executable).with_name("fhirbridge")), "sync", "push", "--once",
+         "--database-url", db_url, "--fhir-url", base_url, "--batch-size", str(batch)],
+        env=env,
+        check=True,
+    )
+    elapsed = time.perf_counter() - started
+    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return elapsed, max(peak_kib, before) / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--patients", type=int, default=10_000)
+    parser.add_argument("--batch", type=int, default=300, help="outbox entries per transaction")
+    parser.add_argument("--naive-patients", type=int, default=500)
+    args = parser.parse_args()
+    mappings = load_mappings(ROOT / "mappings")
+    caseload = synthetic_caseload(args.patients)
+    resources = args.patients * RESOURCES_PER_PATIENT
+    per_bundle = max(1, args.batch // RESOURCES_PER_PATIENT)
+    print(f"{args.patients} patients, {resources} resources, {args.batch} per transaction")
+
+    with tempfile.TemporaryDirectory(prefix="fhirbridge-bench-") as tmp:
+        work = Path(tmp)
+        db_url = f"sqlite:///{work / 'bench.db'}"
+        migrate(db_url)
+        sessions = make_session_factory(make_engine(db_url))
+        started = time.perf_counter()
+        with unit_of_work(sessions) as session:
+            store_caseload(store=Store(session), caseload=caseload, mappings=mappings)
+        print(f"stored caseload + outbox in {time.perf_counter() - started:.1f}s")
+        with LocalFhirServer(workdir=work / "raw") as server:
+            metadata = httpx.get(f"{server.base_url}/metadata").json()
+            capabilities = Capabilities.from_statement(metadata)
+            bundles = prepared_bundles(caseload, mappings, per_bundle, capabilities)
+            raw_s = raw(server.base_url, bundles)
+        with LocalFhirServer(workdir=work / "fb") as server:
+            fb_s, peak_mib = fhirbridge_push(server.base_url, db_url, args.batch)
+        others = synthetic_caseload(args.naive_patients, start=args.patients)
+        sample = prepared_bundles(others, mappings, per_bundle, capabilities)
+        with LocalFhirServer(workdir=work / "naive") as server:
+            naive_n, naive_s = naive(server.base_url, sample)
+
+    raw_rate, fb_rate, naive_rate = resources / raw_s, resources / fb_s, naive_n / naive_s
+    print(f"raw httpx transactions : {raw_rate:8.0f} resources/s ({raw_s:.1f}s)")
+    print(f"fhirbridge sync push   : {fb_rate:8.0f} resources/s ({fb_s:.1f}s, incl. start-up)")
+    print(f"naive one-by-one       : {naive_rate:8.0f} resources/s ({naive_n} resources sampled)")
+    print(f"fhirbridge / raw       : {fb_rate / raw_rate:8.0%}   (target >= 80%)")
+    print(f"fhirbridge / naive     : {fb_rate / naive_rate:8.1f}x  (target >= 5x)")
+    print(f"worker peak RSS        : {peak_mib:8.0f} MiB (target < 300)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""The REST API: ``create_app(settings)``.
+
+Serve it with any ASGI server after migrating the database, e.g.::
+
+    from fhirbridge.persistence import migrate
+    migrate(settings.database_url)
+    uvicorn.run(create_app(settings), host="127.0.0.1", port=8000)
+
+Every route but ``/health``, ``/docs`` and ``/openapi.json`` needs a bearer token or an API key
+(see ``auth``); every error is a problem document (see ``problems``); who may see and change
+what is in ``access``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from zoneinfo import ZoneInfo
+
+from fastapi import Depends, FastAPI
+
+from fhirbridge.api.auth import Authenticator
+from fhirbridge.api.deps import AppState, authenticate
+from fhirbridge.api.problems import install_problem_handlers
+from fhirbridge.api.routes import (
+    care_plans,
+    enrollments,
+    fhir_view,
+    health,
+    patients,
+    reports,
+    time_entries,
+    timers,
+)
+from fhirbridge.config import Settings
+from fhirbridge.persistence import make_engine, make_session_factory
+from fhirbridge.persistence.repositories import Clock, utc_now
+
+__all__ = ["create_app"]
+
+_AUTHENTICATED = (
+    patients.router,
+    enrollments.router,
+    care_plans.router,
+    time_entries.router,
+    timers.router,
+    fhir_view.router,
+    reports.router,
+)
+
+
+def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
+    """An app bound to ``settings.database_url`` (already migrated). ``clock`` decides what
+    "now" is for timers and future-time checks."""
+    engine = make_engine(settings.database_url)
+    sessions = make_session_factory(engine)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="fhirbridge",
+        summary="Care management (enrollments, care plans, tasks, time) synced to FHIR R4",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.fhirbridge = AppState(
+        settings=settings,
+        sessions=sessions,
+        authenticator=Authenticator(settings, sessions),
+        clock=clock,
+        tz=ZoneInfo(settings.practice_timezone),
+    )
+    app.state.engine = engine
+    install_problem_handlers(app)
+    app.include_router(health.router)
+    for router in _AUTHENTICATED:
+        app.include_router(router, dependencies=[Depends(authenticate)])
+    return app

@@ -1,0 +1,221 @@
+"""Request dependencies, as Annotated aliases: ``Caller`` (who is calling) and ``Work`` (one
+unit of work per request, with idempotent replays of POSTs).
+
+A request's writes are committed once, when its handler's work succeeds; any error rolls them
+back, so a rejected request changes nothing. The commit happens before the response is built,
+never after it was sent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Annotated, Any, TypeVar
+from zoneinfo import ZoneInfo
+
+from fastapi import Depends, Header, Request
+from fastapi.responses import JSONResponse
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from fhirbridge.api.auth import Authenticator, Principal
+from fhirbridge.api.problems import Problem
+from fhirbridge.config import Settings
+from fhirbridge.mapping.loader import Mappings, load_mappings
+from fhirbridge.persistence import Store, unit_of_work
+from fhirbridge.persistence.repositories import Clock
+from fhirbridge.services.errors import FieldError
+
+__all__ = ["AppState", "Caller", "State", "Work", "authenticate", "work"]
+
+T = TypeVar("T")
+Payload = BaseModel | list[BaseModel]
+
+bearer_scheme = HTTPBearer(auto_error=False, description="OAuth2 access token (JWT)")
+api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key")
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    sessions: sessionmaker[Session]
+    authenticator: Authenticator
+    clock: Clock
+    tz: ZoneInfo
+    _mappings: Mappings | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def mappings(self) -> Mappings:
+        # Loaded on first use: only the FHIR views need them.
+        with self._lock:
+            if self._mappings is None:
+                self._mappings = load_mappings(self.settings.mappings_dir)
+            return self._mappings
+
+
+def _state(request: Request) -> AppState:
+    state: AppState = request.app.state.fhirbridge
+    return state
+
+
+State = Annotated[AppState, Depends(_state)]
+
+
+def authenticate(
+    state: State,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+    api_key: Annotated[str | None, Depends(api_key_scheme)],
+) -> Principal:
+    return state.authenticator.authenticate(
+        bearer_token=None if bearer is None else bearer.credentials, api_key=api_key
+    )
+
+
+Caller = Annotated[Principal, Depends(authenticate)]
+
+
+class RequestWork:
+    """The unit of work of one request."""
+
+    def __init__(
+        self,
+        state: AppState,
+        principal: Principal,
+        *,
+        method: str,
+        path: str,
+        idempotency_key: str | None,
+        body: bytes,
+    ) -> None:
+        self._state = state
+        self._principal = principal
+        self._method = method
+        self._path = path
+        self._key = idempotency_key if method == "POST" else None
+        self._body = body
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return self._state.tz
+
+    @property
+    def identifier_system(self) -> str:
+        return self._state.settings.identifier_system
+
+    @property
+    def mappings(self) -> Mappings:
+        return self._state.mappings
+
+    def now(self) -> datetime:
+        return self._state.clock()
+
+    def read(self, run: Callable[[Store], T]) -> T:
+        with unit_of_work(self._state.sessions) as session:
+            return run(Store(session, clock=self._state.clock))
+
+    def write(self, run: Callable[[Store], Payload], *, status_code: int = 200) -> JSONResponse:
+        """Run ``run`` in a unit of work and answer with what it returns.
+
+        With an Idempotency-Key (POST only), the answer is stored in the same transaction; a
+        retry with the same key and the same request gets it back without running again, the
+        same key with a different request is refused (422). Refused requests are not stored:
+        nothing was written, so a retry is judged afresh.
+        """
+        try:
+            with unit_of_work(self._state.sessions) as session:
+                store = Store(session, clock=self._state.clock)
+                if self._key is not None:
+                    replay = self._replay(store, self._key)
+                    if replay is not None:
+                        return replay
+                content = _json(run(store))
+                if self._key is not None:
+                    store.idempotency.remember(
+                        principal=self._principal.id,
+                        key=self._key,
+                        method=self._method,
+                        path=self._path,
+                        request_hash=self._request_hash(),
+                        status_code=status_code,
+                        response_body={"content": content},
+                    )
+        except IntegrityError as error:
+            if self._key is None:
+                raise
+            raise Problem(
+                409,
+                "idempotency-key-in-use",
+                "Request already in progress",
+                "another request with this Idempotency-Key was being processed; retry",
+            ) from error
+        return JSONResponse(content, status_code=status_code)
+
+    def _replay(self, store: Store, key: str) -> JSONResponse | None:
+        stored = store.idempotency.find(principal=self._principal.id, key=key)
+        if stored is None:
+            return None
+        if stored.request_hash != self._request_hash():
+            raise Problem(
+                422,
+                "idempotency-key-reused",
+                "Idempotency-Key reused",
+                "this Idempotency-Key was used for a different request",
+                errors=[FieldError("Idempotency-Key", "already used with another request")],
+            )
+        content = (stored.response_body or {}).get("content")
+        return JSONResponse(
+            content, status_code=stored.status_code, headers={"Idempotent-Replayed": "true"}
+        )
+
+    def _request_hash(self) -> str:
+        try:
+            # Same JSON, same request: key order and spacing do not make a retry different.
+            canonical = json.dumps(json.loads(self._body), sort_keys=True, separators=(",", ":"))
+            body = canonical.encode()
+        except ValueError:
+            body = self._body
+        digest = hashlib.sha256()
+        for part in (self._method.encode(), self._path.encode(), body):
+            digest.update(len(part).to_bytes(8, "big"))
+            digest.update(part)
+        return digest.hexdigest()
+
+
+async def work(
+    request: Request,
+    state: State,
+    principal: Caller,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=255,
+            description="POST only: a retry with the same key and body replays the answer",
+        ),
+    ] = None,
+) -> RequestWork:
+    return RequestWork(
+        state,
+        principal,
+        method=request.method,
+        path=request.url.path,
+        idempotency_key=idempotency_key,
+        body=await request.body(),
+    )
+
+
+Work = Annotated[RequestWork, Depends(work)]
+
+
+def _json(payload: Payload) -> Any:
+    if isinstance(payload, list):
+        return [item.model_dump(mode="json") for item in payload]
+    return payload.model_dump(mode="json")

@@ -1,0 +1,1 @@
+"""Request and response bodies: ``XCreate`` to create, ``XUpdate`` to change, ``XRead`` out."""

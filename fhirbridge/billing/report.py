@@ -1,0 +1,195 @@
+"""The month-end billing report: per patient and program, the codes earned and why others were
+not, as CSV or JSON.
+
+CSV columns, always in this order (one row per code judged; ``entry_ids`` space-separated)::
+
+    month, patient_id, program, code, outcome, units, practitioner_id, minutes, entry_ids,
+    explanation
+
+``outcome`` is ``earned`` or ``not-earned``; ``explanation`` is the reason a code was not earned,
+or a note on an earned one (an add-on cap that left minutes unbilled). Empty cells are empty
+strings. Rows are ordered by patient id, then program, then the rule file's code order.
+
+JSON has the same content nested (``patients[].programs[].earned[] / not_earned[]``), with keys
+in a fixed order, two-space indentation and a final newline, so files can be diffed.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, TextIO
+
+from fhirbridge.billing.aggregate import PracticeMonth
+from fhirbridge.billing.result import MonthlyResult
+from fhirbridge.billing.rollup import _display_order
+from fhirbridge.billing.rules import RuleYear
+from fhirbridge.domain.enrollment import Program
+
+__all__ = [
+    "CSV_COLUMNS",
+    "Outcome",
+    "Report",
+    "ReportLine",
+    "build_report",
+    "report_json",
+    "write_csv",
+    "write_json",
+]
+
+CSV_COLUMNS = (
+    "month",
+    "patient_id",
+    "program",
+    "code",
+    "outcome",
+    "units",
+    "practitioner_id",
+    "minutes",
+    "entry_ids",
+    "explanation",
+)
+
+
+class Outcome(StrEnum):
+    EARNED = "earned"
+    NOT_EARNED = "not-earned"
+
+
+@dataclass(frozen=True, slots=True)
+class ReportLine:
+    patient_id: str
+    program: Program | None
+    code: str
+    earned: bool
+    units: int = 0
+    practitioner_id: str | None = None
+    minutes: int | None = None
+    entry_ids: tuple[str, ...] = ()
+    explanation: str | None = None
+
+    @property
+    def outcome(self) -> Outcome:
+        return Outcome.EARNED if self.earned else Outcome.NOT_EARNED
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    month: tuple[int, int]
+    time_zone: str
+    rule_year: int
+    lines: tuple[ReportLine, ...]
+
+    @property
+    def month_label(self) -> str:
+        return f"{self.month[0]:04d}-{self.month[1]:02d}"
+
+    @property
+    def earned(self) -> tuple[ReportLine, ...]:
+        return tuple(line for line in self.lines if line.earned)
+
+    def for_patient(self, patient_id: str) -> tuple[ReportLine, ...]:
+        return tuple(line for line in self.lines if line.patient_id == patient_id)
+
+
+def build_report(practice: PracticeMonth, *, rules: RuleYear, time_zone: str) -> Report:
+    order = _display_order(rules)
+    lines = [line for result in practice.results for line in _lines(result, practice)]
+    lines.sort(
+        key=lambda line: (
+            line.patient_id,
+            line.program.value if line.program else "",
+            order.get(line.code, len(order)),
+        )
+    )
+    return Report(practice.month, time_zone, rules.rule_year, tuple(lines))
+
+
+def _lines(result: MonthlyResult, practice: PracticeMonth) -> Iterable[ReportLine]:
+    def program(code: str) -> Program | None:
+        return practice.programs.get((result.patient_id, code))
+
+    for earned in result.earned:
+        yield ReportLine(
+            patient_id=result.patient_id,
+            program=program(earned.code),
+            code=earned.code,
+            earned=True,
+            units=earned.units,
+            practitioner_id=earned.practitioner_id,
+            minutes=earned.minutes,
+            entry_ids=earned.entry_ids,
+            explanation=earned.note,
+        )
+    for missed in result.not_earned:
+        yield ReportLine(
+            patient_id=result.patient_id,
+            program=program(missed.code),
+            code=missed.code,
+            earned=False,
+            explanation=missed.reason,
+        )
+
+
+# -- writers -----------------------------------------------------------------------------
+
+
+def write_csv(report: Report, out: TextIO) -> None:
+    """Write the report as CSV (header row, ``\\n`` line ends) to a text stream."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for line in report.lines:
+        writer.writerow(
+            (
+                report.month_label,
+                line.patient_id,
+                line.program.value if line.program else "",
+                line.code,
+                line.outcome,
+                line.units if line.earned else "",
+                line.practitioner_id or "",
+                "" if line.minutes is None else line.minutes,
+                " ".join(line.entry_ids),
+                line.explanation or "",
+            )
+        )
+
+
+def report_json(report: Report) -> dict[str, Any]:
+    patients: dict[str, dict[str, dict[str, Any]]] = {}
+    for line in report.lines:
+        program = line.program.value if line.program else None
+        block = patients.setdefault(line.patient_id, {}).setdefault(
+            program or "", {"program": program, "earned": [], "not_earned": []}
+        )
+        if line.earned:
+            block["earned"].append(
+                {
+                    "code": line.code,
+                    "units": line.units,
+                    "practitioner_id": line.practitioner_id,
+                    "minutes": line.minutes,
+                    "entry_ids": list(line.entry_ids),
+                    "note": line.explanation,
+                }
+            )
+        else:
+            block["not_earned"].append({"code": line.code, "reason": line.explanation})
+    return {
+        "month": report.month_label,
+        "time_zone": report.time_zone,
+        "rule_year": report.rule_year,
+        "patients": [
+            {"patient_id": patient_id, "programs": list(programs.values())}
+            for patient_id, programs in patients.items()
+        ],
+    }
+
+
+def write_json(report: Report, out: TextIO) -> None:
+    """Write the report as indented JSON with a final newline to a text stream."""
+    json.dump(report_json(report), out, indent=2, ensure_ascii=False)
+    out.write("\n")

@@ -1,0 +1,308 @@
+"""Care plans, the goals they pursue and the tasks that carry them out.
+
+Task status changes follow the R4 Task state machine of ``fhirbridge.domain.task``; a change
+it does not allow is refused with ``TransitionRefused`` (field ``status``) and writes nothing.
+A task created under a care plan is added to the plan's activities, and the plan is queued for
+the FHIR server again with it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from fhirbridge.domain import (
+    AchievementStatus,
+    CarePlan,
+    CarePlanStatus,
+    CareTask,
+    CareTaskKind,
+    Goal,
+    GoalLifecycle,
+    TaskPriority,
+    TaskStatus,
+    TaskTransitionError,
+)
+from fhirbridge.mapping.references import PRIMARY_RESOURCE
+from fhirbridge.persistence import Store
+from fhirbridge.services.errors import FieldError, NotFound, Rejected, TransitionRefused
+
+__all__ = [
+    "CarePlanChanges",
+    "CareTaskChanges",
+    "GoalChanges",
+    "NewCarePlan",
+    "NewCareTask",
+    "NewGoal",
+    "create_care_plan",
+    "create_goal",
+    "create_task",
+    "get_care_plan",
+    "get_goal",
+    "get_task",
+    "update_care_plan",
+    "update_goal",
+    "update_task",
+]
+
+CARE_PLAN_SYNC_AS = (PRIMARY_RESOURCE["care_plan"],)
+GOAL_SYNC_AS = (PRIMARY_RESOURCE["goal"],)
+TASK_SYNC_AS = (PRIMARY_RESOURCE["care_task"],)
+
+
+@dataclass(frozen=True, slots=True)
+class NewCarePlan:
+    patient_id: str
+    status: CarePlanStatus = CarePlanStatus.DRAFT
+    title: str | None = None
+    narrative: str | None = None
+    enrollment_id: str | None = None
+    author_id: str | None = None
+    start: date | None = None
+    end: date | None = None
+    goal_ids: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class CarePlanChanges:
+    status: CarePlanStatus | None = None
+    title: str | None = None
+    narrative: str | None = None
+    end: date | None = None
+    goal_ids: list[str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewGoal:
+    patient_id: str
+    description: str
+    lifecycle_status: GoalLifecycle = GoalLifecycle.PROPOSED
+    achievement_status: AchievementStatus | None = None
+    start: date | None = None
+    expressed_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GoalChanges:
+    lifecycle_status: GoalLifecycle | None = None
+    achievement_status: AchievementStatus | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewCareTask:
+    patient_id: str
+    kind: CareTaskKind
+    authored_on: datetime
+    status: TaskStatus = TaskStatus.REQUESTED
+    description: str | None = None
+    priority: TaskPriority | None = None
+    owner_id: str | None = None
+    requester_id: str | None = None
+    due_start: date | None = None
+    due_end: date | None = None
+    care_plan_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CareTaskChanges:
+    status: TaskStatus | None = None
+    status_reason: str | None = None
+    description: str | None = None
+    priority: TaskPriority | None = None
+    owner_id: str | None = None
+    due_end: date | None = None
+
+
+# -- care plans --------------------------------------------------------------------------
+
+
+def create_care_plan(*, store: Store, new: NewCarePlan) -> CarePlan:
+    _require_patient(store, new.patient_id)
+    errors = _period_errors(new.start, new.end)
+    errors.extend(_goal_errors(store, new.patient_id, new.goal_ids))
+    if new.enrollment_id is not None:
+        enrollment = store.enrollments.get(new.enrollment_id)
+        if enrollment is None or enrollment.patient_id != new.patient_id:
+            errors.append(FieldError("enrollment_id", "no such enrollment for this patient"))
+    errors.extend(_member_errors(store, author_id=new.author_id))
+    if errors:
+        raise Rejected("care plan", errors)
+    plan = CarePlan(
+        id=uuid.uuid4().hex,
+        patient_id=new.patient_id,
+        status=new.status,
+        title=new.title,
+        narrative=new.narrative,
+        enrollment_id=new.enrollment_id,
+        author_id=new.author_id,
+        start=new.start,
+        end=new.end,
+        goal_ids=list(new.goal_ids),
+    )
+    store.save(plan, sync_as=CARE_PLAN_SYNC_AS)
+    return plan
+
+
+def get_care_plan(*, store: Store, care_plan_id: str) -> CarePlan:
+    plan = store.care_plans.get(care_plan_id)
+    if plan is None:
+        raise NotFound("care plan", care_plan_id)
+    return plan
+
+
+def update_care_plan(*, store: Store, care_plan_id: str, changes: CarePlanChanges) -> CarePlan:
+    plan = get_care_plan(store=store, care_plan_id=care_plan_id)
+    errors = _period_errors(plan.start, changes.end)
+    if changes.goal_ids is not None:
+        errors.extend(_goal_errors(store, plan.patient_id, changes.goal_ids))
+    if errors:
+        raise Rejected("care plan", errors)
+    if changes.status is not None:
+        plan.status = changes.status
+    if changes.title is not None:
+        plan.title = changes.title
+    if changes.narrative is not None:
+        plan.narrative = changes.narrative
+    if changes.end is not None:
+        plan.end = changes.end
+    if changes.goal_ids is not None:
+        plan.goal_ids = list(changes.goal_ids)
+    store.save(plan, sync_as=CARE_PLAN_SYNC_AS)
+    return plan
+
+
+# -- goals -------------------------------------------------------------------------------
+
+
+def create_goal(*, store: Store, new: NewGoal) -> Goal:
+    _require_patient(store, new.patient_id)
+    goal = Goal(
+        id=uuid.uuid4().hex,
+        patient_id=new.patient_id,
+        lifecycle_status=new.lifecycle_status,
+        description=new.description,
+        achievement_status=new.achievement_status,
+        start=new.start,
+        expressed_by=new.expressed_by,
+    )
+    store.save(goal, sync_as=GOAL_SYNC_AS)
+    return goal
+
+
+def get_goal(*, store: Store, goal_id: str) -> Goal:
+    goal = store.goals.get(goal_id)
+    if goal is None:
+        raise NotFound("goal", goal_id)
+    return goal
+
+
+def update_goal(*, store: Store, goal_id: str, changes: GoalChanges) -> Goal:
+    goal = get_goal(store=store, goal_id=goal_id)
+    if changes.lifecycle_status is not None:
+        goal.lifecycle_status = changes.lifecycle_status
+    if changes.achievement_status is not None:
+        goal.achievement_status = changes.achievement_status
+    if changes.description is not None:
+        goal.description = changes.description
+    store.save(goal, sync_as=GOAL_SYNC_AS)
+    return goal
+
+
+# -- care tasks --------------------------------------------------------------------------
+
+
+def create_task(*, store: Store, new: NewCareTask) -> CareTask:
+    _require_patient(store, new.patient_id)
+    errors = _member_errors(store, owner_id=new.owner_id, requester_id=new.requester_id)
+    if new.due_start is not None and new.due_end is not None and new.due_end < new.due_start:
+        errors.append(FieldError("due_end", "before due_start"))
+    plan = None
+    if new.care_plan_id is not None:
+        plan = store.care_plans.get(new.care_plan_id)
+        if plan is None or plan.patient_id != new.patient_id:
+            errors.append(FieldError("care_plan_id", "no such care plan for this patient"))
+    if errors:
+        raise Rejected("care task", errors)
+    task = CareTask(
+        id=uuid.uuid4().hex,
+        status=new.status,
+        patient_id=new.patient_id,
+        kind=new.kind,
+        authored_on=new.authored_on,
+        description=new.description,
+        priority=new.priority,
+        owner_id=new.owner_id,
+        requester_id=new.requester_id,
+        due_start=new.due_start,
+        due_end=new.due_end,
+        care_plan_id=new.care_plan_id,
+    )
+    store.save(task, sync_as=TASK_SYNC_AS)
+    if plan is not None:
+        plan.task_ids.append(task.id)
+        store.save(plan, sync_as=CARE_PLAN_SYNC_AS)
+    return task
+
+
+def get_task(*, store: Store, task_id: str) -> CareTask:
+    task = store.care_tasks.get(task_id)
+    if task is None:
+        raise NotFound("care task", task_id)
+    return task
+
+
+def update_task(*, store: Store, task_id: str, changes: CareTaskChanges) -> CareTask:
+    task = get_task(store=store, task_id=task_id)
+    errors = _member_errors(store, owner_id=changes.owner_id)
+    if errors:
+        raise Rejected("care task", errors)
+    if changes.status is not None:
+        try:
+            task.move_to(changes.status, reason=changes.status_reason)
+        except TaskTransitionError as error:
+            detail = str(error).split(": ", 1)[-1]
+            raise TransitionRefused(
+                "care task", task_id, error.current.value, error.target.value, detail
+            ) from error
+    if changes.description is not None:
+        task.description = changes.description
+    if changes.priority is not None:
+        task.priority = changes.priority
+    if changes.owner_id is not None:
+        task.owner_id = changes.owner_id
+    if changes.due_end is not None:
+        task.due_end = changes.due_end
+    store.save(task, sync_as=TASK_SYNC_AS)
+    return task
+
+
+# -- checks ------------------------------------------------------------------------------
+
+
+def _require_patient(store: Store, patient_id: str) -> None:
+    if store.patients.get(patient_id) is None:
+        raise NotFound("patient", patient_id)
+
+
+def _period_errors(start: date | None, end: date | None) -> list[FieldError]:
+    if start is not None and end is not None and end < start:
+        return [FieldError("end", "before start")]
+    return []
+
+
+def _goal_errors(store: Store, patient_id: str, goal_ids: list[str]) -> list[FieldError]:
+    for goal_id in goal_ids:
+        goal = store.goals.get(goal_id)
+        if goal is None or goal.patient_id != patient_id:
+            return [FieldError("goal_ids", f"no goal {goal_id} for this patient")]
+    return []
+
+
+def _member_errors(store: Store, **members: str | None) -> list[FieldError]:
+    return [
+        FieldError(name, "no such care team member")
+        for name, member_id in members.items()
+        if member_id is not None and store.care_team.get(member_id) is None
+    ]
