@@ -98,8 +98,18 @@ def fhirbridge_push(base_url: str, db_url: str, batch: int) -> tuple[float, floa
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
     subprocess.run(
-        [str(Path(sys.executable).with_name("fhirbridge")), "sync", "push", "--once",
-         "--database-url", db_url, "--fhir-url", base_url, "--batch-size", str(batch)],
+        [
+            str(Path(sys.executable).with_name("fhirbridge")),
+            "sync",
+            "push",
+            "--once",
+            "--database-url",
+            db_url,
+            "--fhir-url",
+            base_url,
+            "--batch-size",
+            str(batch),
+        ],
         env=env,
         check=True,
     )

@@ -10,7 +10,6 @@ transactions.
 
 from __future__ import annotations
 
-import copy
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from fhirbridge.fhir.errors import (
     RequestInfo,
 )
 from fhirbridge.fhir.results import ResourceResult, etag_version, parse_location, weak_etag
+from fhirbridge.jsondata import clone, clone_rewriting_references
 
 __all__ = [
     "BundleBuildError",
@@ -118,6 +118,7 @@ class TransactionBuilder:
 
     def __init__(self) -> None:
         self._entries: list[_Entry] = []
+        self._keys: set[str] = set()
         self._placeholders: dict[str, str] = {}
 
     def __len__(self) -> int:
@@ -175,7 +176,9 @@ class TransactionBuilder:
         literal = self._literals()
         entries = []
         for entry in self._entries:
-            resource = _rewrite(entry.resource, literal)
+            # Entries hold private copies already; only references to literal entries need a
+            # rewritten copy (copying every resource again was a measurable cost per push).
+            resource = _rewrite(entry.resource, literal) if literal else entry.resource
             item: dict[str, Any] = {"resource": resource, "request": self._request(entry)}
             if entry.literal is None:
                 item = {"fullUrl": self.ref(entry.key), **item}
@@ -205,12 +208,13 @@ class TransactionBuilder:
         if not isinstance(rtype, str):
             raise BundleBuildError("resource has no resourceType")
         key = key or f"{rtype}-{len(self._entries) + 1}"
-        if key in self.keys:
+        if key in self._keys:
             raise BundleBuildError(f"duplicate entry key {key!r}")
         return key
 
     def _add(self, entry: _Entry) -> str:
         self._entries.append(entry)
+        self._keys.add(entry.key)
         self.ref(entry.key)
         return entry.key
 
@@ -220,7 +224,7 @@ class TransactionBuilder:
         }
 
     def _check_placeholders(self) -> None:
-        missing = sorted(set(self._placeholders) - set(self.keys))
+        missing = sorted(set(self._placeholders) - self._keys)
         if missing:
             raise BundleBuildError(f"references to keys with no entry: {', '.join(missing)}")
 
@@ -313,7 +317,8 @@ async def apply_individually(client: FhirClient, builder: TransactionBuilder) ->
 
 
 def _copy(resource: Mapping[str, Any]) -> dict[str, Any]:
-    return copy.deepcopy(dict(resource))
+    copied: dict[str, Any] = clone(dict(resource))
+    return copied
 
 
 def _criteria(query: str | Mapping[str, str]) -> str:
@@ -336,21 +341,8 @@ def _references(node: object) -> Iterator[str]:
 
 
 def _rewrite(resource: dict[str, Any], mapping: Mapping[str, str]) -> dict[str, Any]:
-    out = copy.deepcopy(resource)
-
-    def walk(node: object) -> None:
-        if isinstance(node, dict):
-            value = node.get("reference")
-            if isinstance(value, str) and value in mapping:
-                node["reference"] = mapping[value]
-            for child in node.values():
-                walk(child)
-        elif isinstance(node, list):
-            for child in node:
-                walk(child)
-
-    walk(out)
-    return out
+    rewritten: dict[str, Any] = clone_rewriting_references(resource, mapping)
+    return rewritten
 
 
 def _status_code(text: object) -> int:

@@ -8,7 +8,6 @@ verbatim (``2024-01-05T10:00:00+00:00`` is not rewritten as ``...Z``).
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import typing
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 from types import NoneType, UnionType
 from typing import Any
 
+from fhirbridge.jsondata import clone
 from fhirbridge.mapping.context import MappingContext, MappingError, MissingReference
 from fhirbridge.mapping.elements import ElementPath, Segment
 from fhirbridge.mapping.transforms import UCUM, Compiled, Transform
@@ -75,7 +75,7 @@ class ResourceMapping:
     def to_fhir(
         self, entity: Any, ctx: MappingContext, *, base: dict[str, Any] | None = None
     ) -> dict[str, Any]:
-        resource: dict[str, Any] = copy.deepcopy(base) if base else {}
+        resource: dict[str, Any] = clone(base) if base else {}
         resource["resourceType"] = self.resource
         if self.profile:
             profiles = resource.setdefault("meta", {}).setdefault("profile", [])
@@ -192,7 +192,7 @@ def _apply_fixed(resource: dict[str, Any], fixed: _Fixed) -> None:
     current = _get(resource, fixed.path.segments)
     if fixed.coding is None:
         if current is None:
-            _set(resource, fixed.path.segments, copy.deepcopy(fixed.value))
+            _set(resource, fixed.path.segments, clone(fixed.value))
         return
     items = current if isinstance(current, list) else []
     wanted = (fixed.coding["system"], fixed.coding["code"])
@@ -292,7 +292,7 @@ def _apply_list(
 def _place(item: Any, inner: tuple[Segment, ...], value: Any) -> Any:
     if not inner:
         return value
-    placed = copy.deepcopy(item) if isinstance(item, dict) else {}
+    placed = clone(item) if isinstance(item, dict) else {}
     _set(placed, inner, value)
     return placed
 

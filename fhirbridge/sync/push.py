@@ -40,6 +40,7 @@ PUSH_ORDER = (
     "referral",
     "care_task",
     "time_entry",
+    "charge",
 )
 
 

@@ -81,6 +81,11 @@ class WorkerOptions:
     backoff_initial: float = 2.0  # seconds
     backoff_max: float = 900.0
     lease: timedelta = timedelta(minutes=5)  # in-flight longer than this: its worker died
+    # Batches in flight at once: one is prepared while another is on the wire, so the
+    # server and this process work at the same time.
+    concurrency: int = 2
+    # A record waiting for one it references (being pushed by another batch) tries again soon.
+    defer_seconds: float = 1.0
 
 
 @dataclass
@@ -126,14 +131,16 @@ class _BatchReferences(LinkReferences):
         self.missing: list[str] = []  # of the record being mapped: targets not pushed yet
 
     def reference(self, concept: str, local_id: str) -> str:
+        # Records of this batch first: their placeholder (or server id) is already known, and
+        # asking storage about each of them would cost a query per reference.
+        key = self._in_batch.get(f"{concept}/{local_id}")
+        if key is not None:
+            return self._builder.ref(key) if key.startswith("k:") else key
         try:
             return super().reference(concept, local_id)
         except UnresolvedReference:
-            key = self._in_batch.get(f"{concept}/{local_id}")
-            if key is None:
-                self.missing.append(f"{concept} {local_id}")
-                raise
-            return self._builder.ref(key) if key.startswith("k:") else key
+            self.missing.append(f"{concept} {local_id}")
+            raise
 
 
 class SyncWorker:
@@ -165,6 +172,16 @@ class SyncWorker:
         failure) are waited for when due within ``patience`` seconds; later ones are left to the
         next run.
         """
+        self.release_stale()
+        totals = await asyncio.gather(
+            *(self._drain_lane(patience) for _ in range(self.options.concurrency))
+        )
+        total = PushStats()
+        for lane in totals:
+            total.add(lane)
+        return total
+
+    async def _drain_lane(self, patience: float) -> PushStats:
         total = PushStats()
         while True:
             stats = await self.run_once()
@@ -176,6 +193,14 @@ class SyncWorker:
                 return total
             await asyncio.sleep(wait)
 
+    def release_stale(self) -> int:
+        """Return entries whose worker died (claimed longer ago than the lease) to pending."""
+        now = self._clock()
+        with unit_of_work(self._sessions) as session:
+            return Store(session).outbox.release_stale(
+                claimed_before=now - self.options.lease, now=now
+            )
+
     def _seconds_until_next_due(self) -> float | None:
         with self._sessions() as session:
             soonest = Store(session).outbox.next_due()
@@ -185,7 +210,11 @@ class SyncWorker:
 
     async def run_forever(self, stop: asyncio.Event, *, idle: float = 5.0) -> PushStats:
         total = PushStats()
+        released_at = self._clock() - self.options.lease
         while not stop.is_set():
+            if self._clock() - released_at >= self.options.lease / 2:
+                self.release_stale()
+                released_at = self._clock()
             stats = await self.run_once()
             total.add(stats)
             if stats.pushed + stats.unchanged == 0:
@@ -196,9 +225,7 @@ class SyncWorker:
     async def run_once(self) -> PushStats:
         now = self._clock()
         with unit_of_work(self._sessions) as session:
-            outbox = Store(session).outbox
-            outbox.release_stale(claimed_before=now - self.options.lease, now=now)
-            claimed = outbox.claim(
+            claimed = Store(session).outbox.claim(
                 batch_size=self.options.batch_size, worker_id=self.worker_id, now=now
             )
         if not claimed:
@@ -266,9 +293,13 @@ class SyncWorker:
         new_links: list[FhirLink] = []
         again: list[SyncTarget] = []
         for item, result in zip(prepared, results, strict=True):
-            # What the server now holds, in the terms the next mapping will produce.
-            item.resource = _resolve_placeholders(item.resource, assigned)
-            item.hash = content_hash(item.resource)
+            # What the server now holds, in the terms the next mapping will produce: its copy
+            # of what we sent, with placeholders replaced by server ids.
+            if result.resource is None or not result.created:
+                item.resource = _resolve_placeholders(item.resource, assigned)
+                item.hash = content_hash(item.resource)
+            else:
+                item.hash = content_hash(result.resource)
             server_json = result.resource or {**item.resource, "id": result.id}
             if not result.created and content_hash(server_json) != item.hash:
                 # A conditional create found an older copy (a lost earlier push, or another
@@ -320,7 +351,9 @@ class SyncWorker:
             self._dead(store, entry, str(exc), None, stats)
             return None
         _strip_server_meta(resource)
-        digest = content_hash(resource)
+        # Only a known resource can be unchanged; for a new one the hash is taken from what
+        # the server returns.
+        digest = content_hash(resource) if link is not None else ""
         if link is not None and link.content_hash == digest and not refs.missing:
             store.outbox.mark_done(entry.id)
             stats.unchanged += 1
@@ -467,7 +500,7 @@ class SyncWorker:
         if entry.attempts >= self.options.max_attempts:
             self._dead(store, entry, f"still {why} after {entry.attempts} attempts", None, stats)
             return
-        retry_at = self._clock() + timedelta(seconds=self._backoff(entry.attempts))
+        retry_at = self._clock() + timedelta(seconds=self.options.defer_seconds)
         store.outbox.mark_failed(entry.id, transient=True, error=why, retry_at=retry_at)
         stats.deferred += 1
 
