@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -93,29 +92,31 @@ def naive(base_url: str, bundles: list[dict[str, Any]]) -> tuple[int, float]:
         return len(resources), time.perf_counter() - started
 
 
+_CHILD = """
+import resource, sys
+from fhirbridge.cli import app
+try:
+    app(sys.argv[1:])
+finally:
+    print(f"PEAK_RSS_KIB {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}", file=sys.stderr)
+"""
+
+
 def fhirbridge_push(base_url: str, db_url: str, batch: int) -> tuple[float, float]:
+    """Run ``fhirbridge sync push --once`` in a child; its own peak RSS, not the servers'."""
     env = {**os.environ, "FHIRBRIDGE_IDENTIFIER_SYSTEM": SYSTEM}
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    command = ["sync", "push", "--once", "--database-url", db_url, "--fhir-url", base_url]
     started = time.perf_counter()
-    subprocess.run(
-        [
-            str(Path(sys.executable).with_name("fhirbridge")),
-            "sync",
-            "push",
-            "--once",
-            "--database-url",
-            db_url,
-            "--fhir-url",
-            base_url,
-            "--batch-size",
-            str(batch),
-        ],
+    done = subprocess.run(
+        [sys.executable, "-c", _CHILD, *command, "--batch-size", str(batch)],
         env=env,
         check=True,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     elapsed = time.perf_counter() - started
-    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return elapsed, max(peak_kib, before) / 1024
+    peak = next(line for line in done.stderr.splitlines() if line.startswith("PEAK_RSS_KIB"))
+    return elapsed, int(peak.split()[1]) / 1024
 
 
 def main() -> None:

@@ -6,8 +6,9 @@ import asyncio
 import os
 import signal
 import socket
+import sys
 import tempfile
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo
@@ -16,6 +17,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from fhirbridge.billing import load_rule_year
+from fhirbridge.billing.report import Report, write_csv, write_json
 from fhirbridge.config import PROJECT_ROOT, Settings
 from fhirbridge.fhir import (
     AuthSettings,
@@ -28,8 +31,10 @@ from fhirbridge.fhir import (
 )
 from fhirbridge.localserver import LocalFhirServer
 from fhirbridge.mapping.loader import load_mappings
-from fhirbridge.persistence import make_engine, make_session_factory, migrate
+from fhirbridge.persistence import make_engine, make_session_factory, migrate, unit_of_work
+from fhirbridge.services.billing import monthly_report, record_charges
 from fhirbridge.services.demo import DemoReport, run_demo
+from fhirbridge.sync.pull import PullReport, pull_changes
 from fhirbridge.sync.worker import PushStats, SyncWorker, WorkerOptions
 
 app = typer.Typer(help="fhirbridge: care management mapped to FHIR R4 and synced.")
@@ -57,7 +62,7 @@ def demo(
 ) -> None:
     """Map the demo caseload to FHIR R4, check it, push it to a local FHIR server, bill a month."""
     settings = Settings()
-    year, mon = (int(p) for p in month.split("-"))
+    year, mon = _month(month)
     with tempfile.TemporaryDirectory(prefix="fhirbridge-demo-") as workdir:
         server = None
         base_url = fhir_url
@@ -85,30 +90,158 @@ def demo(
 
 def _print_report(report: DemoReport, base_url: str) -> None:
     console.print(f"FHIR server: {base_url}")
-    table = Table(title="Resources pushed")
+    table = Table(title="On the FHIR server")
     table.add_column("FHIR resource")
-    table.add_column("count", justify="right")
+    table.add_column("records", justify="right")
     for resource, count in sorted(report.resources_by_type.items()):
         table.add_row(resource, str(count))
     console.print(table)
-    console.print(f"Stored in {report.database_url}; outbox now {report.outbox}")
+    pushed = report.pushed
     console.print(
-        f"{report.patients} patients: {report.created} resources created, "
-        f"{report.unchanged} already on the server (conditional create / client id)."
+        f"Sync: {pushed.pushed} pushed, {pushed.unchanged} unchanged, {pushed.retried} retried, "
+        f"{pushed.dead} dead letters, {pushed.conflicts} conflicts; outbox {report.outbox}"
     )
-    billing = Table(title="Billing roll-up")
-    billing.add_column("patient")
-    billing.add_column("earned")
-    billing.add_column("not earned (why)")
-    for result in report.billing:
-        earned = ", ".join(f"{e.code} x{e.units} ({e.minutes} min)" for e in result.earned)
-        missed = "; ".join(f"{n.code}: {n.reason}" for n in result.not_earned[:3])
-        billing.add_row(result.patient_id, earned or "-", missed or "-")
-    console.print(billing)
+    if report.billing is not None:
+        _print_billing(report.billing)
+    if report.charges is not None:
+        console.print(f"ChargeItems recorded and pushed: {len(report.charges.created)}")
+
+
+def _print_billing(report: Report) -> None:
+    table = Table(title=f"Billing {report.month_label} (CY{report.rule_year} rules)")
+    for column in ("patient", "program", "code", "units", "minutes", "why / counted"):
+        table.add_column(column)
+    for line in report.lines:
+        why = line.explanation or ", ".join(line.entry_ids)
+        table.add_row(
+            line.patient_id,
+            line.program.value if line.program else "-",
+            f"[green]{line.code}[/green]" if line.earned else line.code,
+            str(line.units) if line.earned else "-",
+            "" if line.minutes is None else str(line.minutes),
+            why,
+        )
+    console.print(table)
+
+
+@app.command("migrate")
+def migrate_command(
+    database_url: Annotated[
+        str | None, typer.Option(help="Overrides FHIRBRIDGE_DATABASE_URL.")
+    ] = None,
+) -> None:
+    """Bring the database to the newest schema (idempotent)."""
+    url = database_url or Settings().database_url
+    migrate(url)
+    console.print("database is at the newest schema")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+) -> None:
+    """Run the REST API (OpenAPI at /docs). Migrates the database first."""
+    import uvicorn
+
+    from fhirbridge.api import create_app
+
+    settings = Settings()
+    migrate(settings.database_url)
+    uvicorn.run(create_app(settings), host=host, port=port)
+
+
+billing_app = typer.Typer(help="Monthly care-management billing.")
+app.add_typer(billing_app, name="billing")
+
+
+@billing_app.command("report")
+def billing_report(
+    month: Annotated[str, typer.Option(help="Calendar month, YYYY-MM.")],
+    output: Annotated[str, typer.Option("--format", help="csv, json or table.")] = "table",
+    timezone: Annotated[str | None, typer.Option(help="Practice time zone.")] = None,
+    record: Annotated[
+        bool, typer.Option(help="Record the month's ChargeItems (pushed by `sync push`).")
+    ] = False,
+) -> None:
+    """The month-end report: codes and units earned per patient, and why others were not."""
+    settings = Settings()
+    year, mon = _month(month)
+    tz = ZoneInfo(timezone or settings.practice_timezone)
+    migrate(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        with unit_of_work(make_session_factory(engine)) as session:
+            report = monthly_report(
+                session=session, month=(year, mon), tz=tz, rules=load_rule_year(year)
+            )
+            if record:
+                run = record_charges(session=session, report=report)
+                console.print(f"charges: {len(run.created)} new, {len(run.updated)} changed")
+    finally:
+        engine.dispose()
+    if output == "csv":
+        write_csv(report, sys.stdout)
+    elif output == "json":
+        write_json(report, sys.stdout)
+    else:
+        _print_billing(report)
+
+
+def _month(text: str) -> tuple[int, int]:
+    try:
+        year, mon = (int(part) for part in text.split("-"))
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not YYYY-MM") from None
+    if not 1 <= mon <= 12:
+        raise typer.BadParameter(f"{text!r} is not YYYY-MM")
+    return year, mon
 
 
 sync_app = typer.Typer(help="Move records between fhirbridge and the FHIR server.")
 app.add_typer(sync_app, name="sync")
+
+
+@sync_app.command("pull")
+def sync_pull(
+    types: Annotated[
+        str, typer.Option(help="Comma-separated resource types to pull.")
+    ] = "Task,ServiceRequest,CarePlan,Goal,EpisodeOfCare,Consent,Encounter",
+) -> None:
+    """Fetch changes made on the server since the last pull and apply them (or record
+    conflicts)."""
+    settings = Settings()
+    report = asyncio.run(_pull(settings, [t.strip() for t in types.split(",") if t.strip()]))
+    console.print(
+        f"fetched {report.fetched}, applied {len(report.applied)}, "
+        f"conflicts {len(report.conflict_ids)}"
+    )
+
+
+async def _pull(settings: Settings, types: list[str]) -> PullReport:
+    migrate(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        async with _client(settings, settings.fhir_base_url) as client:
+            return await pull_changes(
+                client=client,
+                sessions=make_session_factory(engine),
+                mappings=load_mappings(settings.mappings_dir),
+                identifier_system=settings.identifier_system,
+                resource_types=types,
+                now=lambda: datetime.now(UTC),
+            )
+    finally:
+        engine.dispose()
+
+
+def _client(settings: Settings, base_url: str) -> FhirClient:
+    return FhirClient(
+        base_url,
+        auth=build_auth(_auth_settings(settings), base_url=base_url),
+        timeout=settings.fhir_timeout_seconds,
+        max_retries=settings.fhir_max_retries,
+    )
 
 
 @sync_app.command("push")
@@ -161,12 +294,7 @@ async def _push(
     migrate(database_url)
     engine = make_engine(database_url)
     try:
-        async with FhirClient(
-            fhir_url,
-            auth=build_auth(_auth_settings(settings), base_url=fhir_url),
-            timeout=settings.fhir_timeout_seconds,
-            max_retries=settings.fhir_max_retries,
-        ) as client:
+        async with _client(settings, fhir_url) as client:
             worker = SyncWorker(
                 sessions=make_session_factory(engine),
                 client=client,

@@ -1,49 +1,54 @@
-"""The demo job: map a caseload, check it, store it, push it, roll up a month of billing."""
+"""The demo job: a month of care management, stored, synced and billed on embedded defaults.
+
+1. store the demo caseload; every record and its pending push land in one transaction;
+2. drain the outbox with the sync worker (idempotent transactions, profile checks first);
+3. roll up the month in SQL, record the ChargeItems it earns, and push those too.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
-from fhirbridge.billing import MonthlyResult, load_rule_year, roll_up
-from fhirbridge.caseload import Caseload, load_caseload
+from fhirbridge.billing import load_rule_year
+from fhirbridge.billing.report import Report
+from fhirbridge.caseload import load_caseload
 from fhirbridge.conformance import default_checker
 from fhirbridge.fhir import FhirClient
-from fhirbridge.mapping.concepts import concept_of
-from fhirbridge.mapping.loader import Mappings, load_mappings
-from fhirbridge.mapping.references import PRIMARY_RESOURCE, StaticReferences
+from fhirbridge.mapping.loader import load_mappings
 from fhirbridge.persistence import (
-    EntityKind,
-    FhirLink,
     Store,
     make_engine,
     make_session_factory,
     migrate,
     unit_of_work,
 )
-from fhirbridge.sync.push import PushItem, PushResult, key_of, plan_push, push
+from fhirbridge.services.billing import ChargeRun, monthly_report, record_charges
+from fhirbridge.services.caseload import store_caseload
+from fhirbridge.sync.worker import PushStats, SyncWorker
 
-__all__ = ["DemoReport", "caseload_records", "run_demo"]
+__all__ = ["DemoReport", "run_demo"]
 
 
 @dataclass
 class DemoReport:
     patients: int
-    database_url: str = ""
-    outbox: dict[str, int] = field(default_factory=dict)
+    database_url: str
+    pushed: PushStats = field(default_factory=PushStats)
     resources_by_type: Counter[str] = field(default_factory=Counter)
-    created: int = 0
-    unchanged: int = 0
-    billing: list[MonthlyResult] = field(default_factory=list)
-    push: PushResult | None = None
+    outbox: dict[str, int] = field(default_factory=dict)
+    billing: Report | None = None
+    charges: ChargeRun | None = None
 
+    @property
+    def created(self) -> int:
+        return self.pushed.pushed
 
-def caseload_records(caseload: Caseload) -> list[tuple[str, Any]]:
-    return [(concept_of(record), record) for record in caseload.care_records()]
+    @property
+    def unchanged(self) -> int:
+        return self.pushed.unchanged
 
 
 async def run_demo(
@@ -58,81 +63,32 @@ async def run_demo(
 ) -> DemoReport:
     mappings = load_mappings(mappings_dir)
     default_checker()  # profile files are data too: fail at start-up, not mid-push
-    caseload = load_caseload(caseload_path)
-    references = StaticReferences.of(caseload.patients, caseload.members)
-    migrate(database_url)
-    sessions = make_session_factory(make_engine(database_url))
-    with unit_of_work(sessions) as session:
-        _store_caseload(Store(session), caseload, mappings)
-    with unit_of_work(sessions) as session:
-        claimed = Store(session).outbox.claim(batch_size=100_000, worker_id="demo")
-    with unit_of_work(sessions) as session:
-        store = Store(session)
-        records = [
-            (concept, store.repository(EntityKind(concept)).require(entry.local_id))
-            for entry in claimed
-            for concept in [entry.entity_kind.value]
-            if entry.resource_type == PRIMARY_RESOURCE[concept]
-        ]
-    items = plan_push(records, mappings)
-    report = DemoReport(patients=len(caseload.patients), database_url=database_url)
-    report.resources_by_type.update(item.mapping.resource for item in items)
-    async with FhirClient(fhir_base_url) as client:
-        result = await push(
-            client,
-            items,
-            identifier_system=identifier_system,
-            references=references,
-            terminology=mappings.terminology,
-        )
-    report.push = result
-    with unit_of_work(sessions) as session:
-        store = Store(session)
-        _record_push(store, items, result)
-        for entry in claimed:
-            store.outbox.mark_done(entry.id)
-        report.outbox = {state.value: n for state, n in store.outbox.counts().items()}
-    report.created = len(result.created)
-    report.unchanged = len(result.unchanged)
     rules = load_rule_year(month[0])
-    for patient in caseload.patients:
-        report.billing.append(
-            roll_up(
-                rules=rules,
-                month=month,
-                patient_id=patient.id,
-                enrollments=[e for e in caseload.enrollments if e.patient_id == patient.id],
-                consents=[c for c in caseload.consents if c.patient_id == patient.id],
-                entries=[t for t in caseload.time_entries if t.patient_id == patient.id],
-                tz=tz,
+    caseload = load_caseload(caseload_path)
+    migrate(database_url)
+    engine = make_engine(database_url)
+    try:
+        sessions = make_session_factory(engine)
+        with unit_of_work(sessions) as session:
+            store_caseload(store=Store(session), caseload=caseload, mappings=mappings)
+        report = DemoReport(patients=len(caseload.patients), database_url=database_url)
+        async with FhirClient(fhir_base_url) as client:
+            worker = SyncWorker(
+                sessions=sessions,
+                client=client,
+                mappings=mappings,
+                identifier_system=identifier_system,
+                worker_id="demo",
             )
-        )
-    return report
-
-
-def _store_caseload(store: Store, caseload: Caseload, mappings: Mappings) -> None:
-    """Each record and its pending push land in the same transaction."""
-    for patient in caseload.patients:
-        store.save(patient)
-    for member in caseload.members:
-        store.save(member)
-    for concept, record in caseload_records(caseload):
-        store.save(record, sync_as=[m.resource for m in mappings.for_concept(concept)])
-
-
-def _record_push(store: Store, items: list[PushItem], result: PushResult) -> None:
-    for item in items:
-        key = key_of(item.mapping, item.record.id)
-        reference = result.created.get(key) or result.unchanged.get(key)
-        if not reference:
-            continue
-        store.fhir_links.upsert(
-            FhirLink(
-                entity_kind=EntityKind(item.concept),
-                local_id=item.record.id,
-                resource_type=item.mapping.resource,
-                server_id=reference.rsplit("/", 1)[-1],
-                synced_at=datetime.now(UTC),
-                version_id=result.versions.get(key),
-            )
-        )
+            report.pushed.add(await worker.drain())
+            with unit_of_work(sessions) as session:
+                report.billing = monthly_report(session=session, month=month, tz=tz, rules=rules)
+                report.charges = record_charges(session=session, report=report.billing)
+            report.pushed.add(await worker.drain())
+        with sessions() as session:
+            store = Store(session)
+            report.outbox = {s.value: n for s, n in store.outbox.counts().items()}
+            report.resources_by_type.update(store.fhir_links.counts_by_type())
+        return report
+    finally:
+        engine.dispose()

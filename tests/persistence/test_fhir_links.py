@@ -75,3 +75,16 @@ def test_an_unknown_target_has_no_link(sessions: sessionmaker[Session]) -> None:
     with unit_of_work(sessions) as session:
         found = FhirLinks(session).get(SyncTarget(EntityKind.GOAL, "g", "Goal"))
     assert found is None
+
+
+def test_links_are_counted_per_resource_type(sessions: sessionmaker[Session]) -> None:
+    now = datetime(2026, 10, 1, tzinfo=UTC)
+    _upsert(
+        sessions,
+        FhirLink(EntityKind.REFERRAL, "r1", "ServiceRequest", "sr-1", now),
+        FhirLink(EntityKind.REFERRAL, "r1", "Task", "task-1", now),
+        FhirLink(EntityKind.CARE_TASK, "t1", "Task", "task-2", now),
+    )
+
+    with sessions() as session:
+        assert FhirLinks(session).counts_by_type() == {"ServiceRequest": 1, "Task": 2}

@@ -39,14 +39,23 @@ def test_demo_pushes_every_record_and_empties_the_outbox(
 
     report = _run(url, fhir_server, "urn:fhirbridge:test-demo-1")
 
-    assert report.created == 27
-    assert report.outbox == {"pending": 0, "in_flight": 0, "done": 27, "dead": 0}
+    assert report.resources_by_type == {
+        "EpisodeOfCare": 3,
+        "Consent": 3,
+        "Goal": 5,
+        "CarePlan": 3,
+        "Task": 6,
+        "Encounter": 5,
+        "ServiceRequest": 2,
+        "ChargeItem": 2,
+    }
+    assert report.outbox == {"pending": 0, "in_flight": 0, "done": 29, "dead": 0}
     with make_session_factory(make_engine(url))() as session:
         links = Store(session).fhir_links.for_record(EntityKind.REFERRAL, "r-1001-food")
     assert sorted(link.resource_type for link in links) == ["ServiceRequest", "Task"]
 
 
-def test_demo_run_twice_creates_nothing_the_second_time(
+def test_demo_run_twice_sends_nothing_the_second_time(
     tmp_path: Path, fhir_server: LocalFhirServer
 ) -> None:
     url = f"sqlite:///{tmp_path / 'demo.db'}"
@@ -54,13 +63,14 @@ def test_demo_run_twice_creates_nothing_the_second_time(
 
     again = _run(url, fhir_server, "urn:fhirbridge:test-demo-2")
 
-    assert (again.created, again.unchanged) == (0, 27)
+    assert (again.pushed.pushed, again.pushed.unchanged) == (0, 27)
 
 
 def test_demo_bills_the_month_with_reasons(tmp_path: Path, fhir_server: LocalFhirServer) -> None:
     report = _run(f"sqlite:///{tmp_path / 'demo.db'}", fhir_server, "urn:fhirbridge:test-demo-3")
 
-    by_patient = {r.patient_id: r for r in report.billing}
-    assert by_patient["p-1001"].units("99490") == 1
-    assert by_patient["p-1002"].units("99424") == 1
-    assert by_patient["p-1003"].reason("99484") == "15 of 20 minutes"
+    assert report.billing is not None
+    lines = {(line.patient_id, line.code): line for line in report.billing.lines}
+    assert lines[("p-1001", "99490")].units == 1
+    assert lines[("p-1002", "99424")].units == 1
+    assert lines[("p-1003", "99484")].explanation == "15 of 20 minutes"

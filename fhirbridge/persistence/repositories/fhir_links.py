@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Select, delete, select
+from sqlalchemy import Select, delete, func, select
 from sqlalchemy.orm import Session
 
 from fhirbridge.persistence.records import EntityKind, FhirLink, SyncTarget
@@ -72,6 +72,13 @@ class FhirLinks:
                 if target in wanted:
                     found[target] = link
         return found
+
+    def counts_by_type(self) -> dict[str, int]:
+        """How many local records are linked to a server resource, per resource type."""
+        rows = self._session.execute(
+            select(FhirLinkRow.resource_type, func.count()).group_by(FhirLinkRow.resource_type)
+        )
+        return {str(resource_type): int(count) for resource_type, count in rows}
 
     def find_by_server_id(self, resource_type: str, server_id: str) -> FhirLink | None:
         return self._one(
