@@ -25,8 +25,10 @@ from fhirbridge.fhir import (
     BasicAuthSettings,
     BearerAuthSettings,
     FhirClient,
+    Forbidden,
     NoAuthSettings,
     SmartAuthSettings,
+    Unauthorized,
     build_auth,
 )
 from fhirbridge.localserver import LocalFhirServer
@@ -264,16 +266,21 @@ def sync_push(
     """Push pending local changes to the FHIR server (idempotent; safe to run on many hosts)."""
     settings = Settings()
     options = WorkerOptions(batch_size=batch_size, lease=timedelta(seconds=lease_seconds))
-    stats = asyncio.run(
-        _push(
-            settings,
-            database_url or settings.database_url,
-            fhir_url or settings.fhir_base_url,
-            worker_id or f"{socket.gethostname()}-{os.getpid()}",
-            options,
-            forever=worker,
+    try:
+        stats = asyncio.run(
+            _push(
+                settings,
+                database_url or settings.database_url,
+                fhir_url or settings.fhir_base_url,
+                worker_id or f"{socket.gethostname()}-{os.getpid()}",
+                options,
+                forever=worker,
+            )
         )
-    )
+    except (Unauthorized, Forbidden) as exc:
+        console.print(f"[red]the FHIR server refused our credentials:[/red] {exc}")
+        console.print("nothing was lost: every record stays pending until this is fixed")
+        raise typer.Exit(3) from exc
     console.print(
         f"pushed {stats.pushed}, unchanged {stats.unchanged}, retried {stats.retried}, "
         f"deferred {stats.deferred}, dead letters {stats.dead}, conflicts {stats.conflicts}"

@@ -33,6 +33,13 @@ to the server's version, content hash and JSON, so the next push is based on it.
 conflict is open the link stays where it was: a push based on it is refused with 412 rather
 than overwriting what the other side wrote.
 
+**Extension point.** ``after_apply(store, before, after)``, when given, is called for every
+applied change with the local record before and after it, in the same unit of work: whatever
+it saves (and queues for pushing) commits or rolls back together with the change. The service
+layer uses it to close the referral loop (``fhirbridge.services.referral``); sync itself knows
+nothing of what it does, so the dependency points from services to sync, never back. Changes
+held back (conflicts, invalid transitions) are not passed to it.
+
 The cursor of each page is saved in the unit of work of that page's changes. Search pages
 that are not sorted by ``_lastUpdated`` (the server ignored ``_sort``) only move the cursor
 at the end of the type. Servers page by offset; when a resource seen earlier in the pull
@@ -72,6 +79,7 @@ from fhirbridge.sync.worker import content_hash
 
 __all__ = [
     "MIN_TASK_PULL_INTERVAL",
+    "AfterApply",
     "InboundOutcome",
     "InboundResult",
     "PullIntervalTooShort",
@@ -85,6 +93,8 @@ __all__ = [
 
 Clock = Callable[[], datetime]
 Sessions = sessionmaker[Session]
+# (store, record before, record after) of an applied inbound change; see the module doc.
+AfterApply = Callable[[Store, Any, Any], None]
 
 # Gravity SDOH CC: "systems SHALL NOT poll for Task updates more often than every 15 minutes".
 MIN_TASK_PULL_INTERVAL = timedelta(minutes=15)
@@ -199,6 +209,7 @@ async def pull_changes(
     resource_types: Sequence[str],
     now: Clock,
     page_size: int = 100,
+    after_apply: AfterApply | None = None,
 ) -> PullReport:
     """Fetch what changed on the server since the last pull and apply it (see module doc)."""
     unmapped = [t for t in resource_types if not any(m.resource == t for m in mappings.resources)]
@@ -208,7 +219,11 @@ async def pull_changes(
         raise ValueError("page_size must be at least 1")
     report = PullReport(started_at=now())
     receiver = _Receiver(
-        client=client, mappings=mappings, identifier_system=identifier_system, now=now
+        client=client,
+        mappings=mappings,
+        identifier_system=identifier_system,
+        now=now,
+        after_apply=after_apply,
     )
     for resource_type in resource_types:
         await _pull_type(client, sessions, receiver, resource_type, page_size, report)
@@ -378,11 +393,16 @@ async def receive_resources(
     mappings: Mappings,
     identifier_system: str,
     now: Clock,
+    after_apply: AfterApply | None = None,
 ) -> list[InboundResult]:
     """Apply server resources (from a search page or a notification) to our records, in one
     unit of work; the same rules as a pull (see module doc)."""
     receiver = _Receiver(
-        client=client, mappings=mappings, identifier_system=identifier_system, now=now
+        client=client,
+        mappings=mappings,
+        identifier_system=identifier_system,
+        now=now,
+        after_apply=after_apply,
     )
     return await receiver.receive(sessions, list(resources), cursor=None)
 
@@ -395,12 +415,19 @@ class _Step:
 
 class _Receiver:
     def __init__(
-        self, *, client: FhirClient, mappings: Mappings, identifier_system: str, now: Clock
+        self,
+        *,
+        client: FhirClient,
+        mappings: Mappings,
+        identifier_system: str,
+        now: Clock,
+        after_apply: AfterApply | None = None,
     ) -> None:
         self._client = client
         self._mappings = mappings
         self._system = identifier_system
         self._now = now
+        self._after_apply = after_apply
 
     async def receive(
         self,
@@ -567,6 +594,8 @@ class _Receiver:
         applied = tuple(f for f in take if f.split(".")[0] not in _heads(disputed))
         if applied:
             save_record_from_server(store, merged, mapping, applied, self._mappings)
+            if self._after_apply is not None:
+                self._after_apply(store, local, merged)
         if not disputed:
             link_server_copy(store, target, resource, now=self._now(), content=True)
             return InboundResult(reference, InboundOutcome.APPLIED, target, applied=applied)

@@ -42,12 +42,14 @@ from fhirbridge.fhir import (
     Capabilities,
     FhirClient,
     FhirError,
+    Forbidden,
     RateLimited,
     ServerError,
     StatusError,
     Support,
     TransactionBuilder,
     TransportError,
+    Unauthorized,
     VersionConflict,
     apply_transaction,
 )
@@ -274,6 +276,11 @@ class SyncWorker:
         except (TransportError, RateLimited, ServerError) as exc:
             self._retry_later([p.entry for p in prepared], exc, stats)
             return stats
+        except (Unauthorized, Forbidden) as exc:
+            # Our credentials, not the records, are wrong: keep every record pending and stop
+            # so that a person sees it (a dead letter per record would bury the cause).
+            self._retry_later([p.entry for p in prepared], exc, stats, may_give_up=False)
+            raise
         except StatusError as exc:
             if len(prepared) == 1:
                 await self._refused(prepared[0], exc, stats)
@@ -325,6 +332,9 @@ class SyncWorker:
     ) -> Capabilities | None:
         try:
             return await self._client.capabilities()
+        except (Unauthorized, Forbidden) as exc:
+            self._retry_later(entries, exc, stats, may_give_up=False)
+            raise
         except FhirError as exc:
             self._retry_later(entries, exc, stats)
             return None
@@ -431,15 +441,17 @@ class SyncWorker:
 
     async def _refused(self, item: _Prepared, exc: StatusError, stats: PushStats) -> None:
         outcome = dict(exc.outcome.raw) if exc.outcome else None
-        if isinstance(exc, VersionConflict) and item.link is not None:
-            await self._version_conflict(item, exc, stats)
+        # Inside a transaction the server reports a failed If-Match as the bundle's 412 (or
+        # 409), so the client cannot tell it from an ambiguous conditional create; the entry
+        # can: only updates of linked resources carry If-Match.
+        lost_race = isinstance(exc, VersionConflict) or exc.status in (409, 412)
+        if lost_race and item.link is not None:
+            await self._version_conflict(item, stats)
             return
         with unit_of_work(self._sessions) as session:
             self._dead(Store(session), item.entry, str(exc), outcome, stats)
 
-    async def _version_conflict(
-        self, item: _Prepared, exc: VersionConflict, stats: PushStats
-    ) -> None:
+    async def _version_conflict(self, item: _Prepared, stats: PushStats) -> None:
         assert item.link is not None
         try:
             current = await self._client.read(item.entry.resource_type, item.link.server_id)
@@ -467,14 +479,19 @@ class SyncWorker:
             stats.conflicts += 1
 
     def _retry_later(
-        self, entries: Sequence[OutboxEntry], exc: Exception, stats: PushStats
+        self,
+        entries: Sequence[OutboxEntry],
+        exc: Exception,
+        stats: PushStats,
+        *,
+        may_give_up: bool = True,
     ) -> None:
         now = self._clock()
         hinted = getattr(exc, "retry_after", None)
         with unit_of_work(self._sessions) as session:
             store = Store(session)
             for entry in entries:
-                if entry.attempts >= self.options.max_attempts:
+                if may_give_up and entry.attempts >= self.options.max_attempts:
                     self._dead(
                         store, entry, f"gave up after {entry.attempts} attempts: {exc}", None, stats
                     )

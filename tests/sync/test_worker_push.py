@@ -220,3 +220,37 @@ def test_an_unreachable_server_delays_the_push_and_loses_nothing(
         assert up.dead == 0
         assert _count(server.base_url, "Encounter", f"{system}|time-entry/te-1001-01") == 1
     assert _outbox_states(sessions).keys() == {"done"}
+
+
+def test_a_concurrent_edit_on_the_server_becomes_a_conflict_not_an_overwrite(
+    sessions: sessionmaker[Session],
+    caseload: Caseload,
+    mappings: Mappings,
+    fhir_server: LocalFhirServer,
+) -> None:
+    system = "urn:fhirbridge:worker-6"
+    _save_all(sessions, caseload, mappings)
+    _drain(sessions, mappings, fhir_server.base_url, system)
+    with sessions() as session:
+        link = Store(session).fhir_links.get(SyncTarget(EntityKind.GOAL, "g-1001-bp", "Goal"))
+    assert link is not None
+    url = f"{fhir_server.base_url}/Goal/{link.server_id}"
+    theirs = httpx.get(url).json()
+    theirs["description"]["text"] = "Systolic under 125 (changed in the EHR)"
+    assert httpx.put(url, json=theirs).status_code == 200
+    ours = dataclasses.replace(caseload.goals[1], description="Systolic under 135")
+    with unit_of_work(sessions) as session:
+        Store(session).save(ours, sync_as=["Goal"])
+
+    stats = _drain(sessions, mappings, fhir_server.base_url, system)
+
+    assert (stats.conflicts, stats.pushed) == (1, 0), stats
+    assert httpx.get(url).json()["description"]["text"] == "Systolic under 125 (changed in the EHR)"
+    with sessions() as session:
+        store = Store(session)
+        (conflict,) = store.conflicts.open()
+        kept = store.goals.require("g-1001-bp")
+    assert conflict.reason == "version-conflict"
+    assert conflict.local["description"]["text"] == "Systolic under 135"
+    assert conflict.remote["description"]["text"] == "Systolic under 125 (changed in the EHR)"
+    assert kept.description == "Systolic under 135"
