@@ -135,10 +135,15 @@ def main() -> None:
         work = Path(tmp)
         db_url = f"sqlite:///{work / 'bench.db'}"
         migrate(db_url)
-        sessions = make_session_factory(make_engine(db_url))
+        engine = make_engine(db_url)
+        sessions = make_session_factory(engine)
         started = time.perf_counter()
-        with unit_of_work(sessions) as session:
-            store_caseload(store=Store(session), caseload=caseload, mappings=mappings)
+        # Records arrive over days in real life; one unit of work per 500 patients here.
+        for first in range(0, args.patients, 500):
+            chunk = synthetic_caseload(min(500, args.patients - first), start=first)
+            with unit_of_work(sessions) as session:
+                store_caseload(store=Store(session), caseload=chunk, mappings=mappings)
+        engine.dispose()
         print(f"stored caseload + outbox in {time.perf_counter() - started:.1f}s")
         with LocalFhirServer(workdir=work / "raw") as server:
             metadata = httpx.get(f"{server.base_url}/metadata").json()

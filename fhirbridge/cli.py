@@ -19,16 +19,16 @@ from rich.table import Table
 
 from fhirbridge.billing import load_rule_year
 from fhirbridge.billing.report import Report, write_csv, write_json
+from fhirbridge.commands.bulk import bulk_app
+from fhirbridge.commands.check_server import check_server
+from fhirbridge.commands.export import export
 from fhirbridge.config import PROJECT_ROOT, Settings
 from fhirbridge.fhir import (
     AuthSettings,
-    BasicAuthSettings,
-    BearerAuthSettings,
     FhirClient,
     Forbidden,
-    NoAuthSettings,
-    SmartAuthSettings,
     Unauthorized,
+    auth_settings_from,
     build_auth,
 )
 from fhirbridge.localserver import LocalFhirServer
@@ -36,6 +36,7 @@ from fhirbridge.mapping.loader import load_mappings
 from fhirbridge.persistence import make_engine, make_session_factory, migrate, unit_of_work
 from fhirbridge.services.billing import monthly_report, record_charges
 from fhirbridge.services.demo import DemoReport, run_demo
+from fhirbridge.services.referral import LoopPolicy, referral_loop_closer
 from fhirbridge.sync.pull import PullReport, pull_changes
 from fhirbridge.sync.worker import PushStats, SyncWorker, WorkerOptions
 
@@ -200,6 +201,10 @@ def _month(text: str) -> tuple[int, int]:
     return year, mon
 
 
+app.command("check-server")(check_server)
+app.command("export")(export)
+app.add_typer(bulk_app, name="bulk")
+
 sync_app = typer.Typer(help="Move records between fhirbridge and the FHIR server.")
 app.add_typer(sync_app, name="sync")
 
@@ -231,10 +236,21 @@ async def _pull(settings: Settings, types: list[str]) -> PullReport:
                 mappings=load_mappings(settings.mappings_dir),
                 identifier_system=settings.identifier_system,
                 resource_types=types,
-                now=lambda: datetime.now(UTC),
+                now=_now,
+                after_apply=referral_loop_closer(
+                    clock=_now,
+                    policy=LoopPolicy(
+                        follow_up_days=settings.referral_follow_up_days,
+                        tz=ZoneInfo(settings.practice_timezone),
+                    ),
+                ),
             )
     finally:
         engine.dispose()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 def _client(settings: Settings, base_url: str) -> FhirClient:
@@ -322,27 +338,10 @@ async def _push(
 
 
 def _auth_settings(settings: Settings) -> AuthSettings:
-    """The FHIR server credentials, from FHIRBRIDGE_FHIR_AUTH and its companions."""
-    if settings.fhir_auth == "bearer":
-        if settings.fhir_token is None:
-            raise typer.BadParameter("FHIRBRIDGE_FHIR_TOKEN is required for bearer auth")
-        return BearerAuthSettings(token=settings.fhir_token)
-    if settings.fhir_auth == "basic":
-        if settings.fhir_username is None or settings.fhir_password is None:
-            raise typer.BadParameter("FHIRBRIDGE_FHIR_USERNAME and _PASSWORD are required")
-        return BasicAuthSettings(username=settings.fhir_username, password=settings.fhir_password)
-    if settings.fhir_auth == "smart":
-        if settings.smart_client_id is None or settings.smart_private_key_path is None:
-            raise typer.BadParameter(
-                "FHIRBRIDGE_SMART_CLIENT_ID and FHIRBRIDGE_SMART_PRIVATE_KEY_PATH are required"
-            )
-        return SmartAuthSettings(
-            client_id=settings.smart_client_id,
-            private_key_path=settings.smart_private_key_path,
-            kid=settings.smart_key_id,
-            scope=settings.smart_scopes,
-        )
-    return NoAuthSettings()
+    try:
+        return auth_settings_from(settings)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 if __name__ == "__main__":

@@ -45,3 +45,23 @@ class Settings(BaseSettings):
     jwt_leeway_seconds: int = Field(default=30, ge=0, le=120)
     # Calendar dates (enrollment period, consent date) are compared in the practice's zone.
     practice_timezone: str = "UTC"
+
+    # -- workflow layer (closed-loop referrals, the care-manager worklist) --
+    # A referral the performer has not accepted within this many days is past its service level.
+    referral_sla_days: int = Field(default=7, ge=1)
+    # The care manager's follow-up task after a referral closes (completed, rejected...) is due
+    # this many days later.
+    referral_follow_up_days: int = Field(default=7, ge=0)
+    # Check-in calls: monthly, more often for patients with a high-risk enrollment.
+    checkin_interval_days: int = Field(default=30, ge=1)
+    high_risk_checkin_interval_days: int = Field(default=14, ge=1)
+    # Near month end (the last ``billing_month_end_days`` days), patients this many minutes or
+    # fewer short of the next billing threshold go on the worklist.
+    billing_threshold_margin_minutes: int = Field(default=5, ge=1)
+    billing_month_end_days: int = Field(default=7, ge=1, le=28)
+
+    # -- subscription notifications (POST /fhir/notifications) --
+    # The FHIR server sends this shared secret in a header set on the Subscription; without a
+    # configured secret every notification is refused.
+    notification_secret: SecretStr | None = None
+    notification_secret_header: str = "X-Fhirbridge-Notification-Secret"

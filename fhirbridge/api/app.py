@@ -25,14 +25,19 @@ from fhirbridge.api.problems import install_problem_handlers
 from fhirbridge.api.routes import (
     care_plans,
     enrollments,
+    exports,
     fhir_view,
     health,
+    notifications,
     patients,
+    referrals,
     reports,
     time_entries,
     timers,
+    worklist,
 )
 from fhirbridge.config import Settings
+from fhirbridge.fhir import FhirClient
 from fhirbridge.persistence import make_engine, make_session_factory
 from fhirbridge.persistence.repositories import Clock, utc_now
 
@@ -46,18 +51,26 @@ _AUTHENTICATED = (
     timers.router,
     fhir_view.router,
     reports.router,
+    exports.router,
+    referrals.router,
+    worklist.router,
 )
 
 
-def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
+def create_app(
+    settings: Settings, *, clock: Clock = utc_now, fhir_client: FhirClient | None = None
+) -> FastAPI:
     """An app bound to ``settings.database_url`` (already migrated). ``clock`` decides what
-    "now" is for timers and future-time checks."""
+    "now" is for timers and future-time checks. ``fhir_client`` replaces the client bound to
+    ``settings.fhir_base_url`` that the notification webhook reads with (its owner closes it)."""
     engine = make_engine(settings.database_url)
     sessions = make_session_factory(engine)
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
+    async def lifespan(started: FastAPI) -> AsyncIterator[None]:
+        async with notifications.notification_client(settings, given=fhir_client) as client:
+            started.state.fhir_client = client
+            yield
         engine.dispose()
 
     app = FastAPI(
@@ -76,6 +89,8 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
     app.state.engine = engine
     install_problem_handlers(app)
     app.include_router(health.router)
+    # The FHIR server authenticates with the Subscription's shared secret, not a bearer token.
+    app.include_router(notifications.router)
     for router in _AUTHENTICATED:
         app.include_router(router, dependencies=[Depends(authenticate)])
     return app

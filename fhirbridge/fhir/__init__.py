@@ -12,6 +12,7 @@ from fhirbridge.fhir.auth import (
     SigningKey,
     SmartAuthSettings,
     SmartBackendAuth,
+    auth_settings_from,
     build_auth,
 )
 from fhirbridge.fhir.bundle import (
@@ -85,5 +86,6 @@ __all__ = [
     "VersionConflict",
     "apply_individually",
     "apply_transaction",
+    "auth_settings_from",
     "build_auth",
 ]

@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from pydantic import BaseModel, Field, SecretStr
 
+from fhirbridge.config import Settings
 from fhirbridge.fhir.errors import (
     MalformedResponse,
     RateLimited,
@@ -420,3 +421,30 @@ def _json_object(response: httpx.Response) -> dict[str, Any] | None:
 
 def _str_or_none(value: object) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def auth_settings_from(settings: Settings) -> AuthSettings:
+    """The FHIR server credentials, from ``FHIRBRIDGE_FHIR_AUTH`` and its companion variables.
+
+    Raises ``ValueError`` naming the missing variables when the scheme is incomplete.
+    """
+    if settings.fhir_auth == "bearer":
+        if settings.fhir_token is None:
+            raise ValueError("FHIRBRIDGE_FHIR_TOKEN is required for bearer auth")
+        return BearerAuthSettings(token=settings.fhir_token)
+    if settings.fhir_auth == "basic":
+        if settings.fhir_username is None or settings.fhir_password is None:
+            raise ValueError("FHIRBRIDGE_FHIR_USERNAME and FHIRBRIDGE_FHIR_PASSWORD are required")
+        return BasicAuthSettings(username=settings.fhir_username, password=settings.fhir_password)
+    if settings.fhir_auth == "smart":
+        if settings.smart_client_id is None or settings.smart_private_key_path is None:
+            raise ValueError(
+                "FHIRBRIDGE_SMART_CLIENT_ID and FHIRBRIDGE_SMART_PRIVATE_KEY_PATH are required"
+            )
+        return SmartAuthSettings(
+            client_id=settings.smart_client_id,
+            private_key_path=settings.smart_private_key_path,
+            kid=settings.smart_key_id,
+            scope=settings.smart_scopes,
+        )
+    return NoAuthSettings()

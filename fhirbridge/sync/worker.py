@@ -57,6 +57,7 @@ from fhirbridge.mapping.context import MappingContext, MappingError
 from fhirbridge.mapping.loader import Mappings
 from fhirbridge.mapping.references import PRIMARY_RESOURCE
 from fhirbridge.persistence import (
+    EntityKind,
     FhirLink,
     OutboxEntry,
     OutboxOperation,
@@ -114,7 +115,8 @@ class _Prepared:
     link: FhirLink | None
     key: str
     literal_id: str | None = None  # client-assigned id (server cannot search identifiers)
-    incomplete: bool = False  # sent without references to records not pushed yet
+    # Records it references that have no server id yet: sent without those references.
+    waiting_for: tuple[SyncTarget, ...] = ()
 
 
 class _BatchReferences(LinkReferences):
@@ -130,7 +132,8 @@ class _BatchReferences(LinkReferences):
         super().__init__(store, known=links.values())
         self._builder = builder
         self._in_batch = in_batch  # "concept/local id" -> entry key or literal "Type/id"
-        self.missing: list[str] = []  # of the record being mapped: targets not pushed yet
+        # Of the record being mapped: records it references that have no server id yet.
+        self.missing: list[SyncTarget] = []
 
     def reference(self, concept: str, local_id: str) -> str:
         # Records of this batch first: their placeholder (or server id) is already known, and
@@ -141,7 +144,9 @@ class _BatchReferences(LinkReferences):
         try:
             return super().reference(concept, local_id)
         except UnresolvedReference:
-            self.missing.append(f"{concept} {local_id}")
+            resource_type = PRIMARY_RESOURCE.get(concept)
+            if resource_type is not None:  # a staff member without a Practitioner never will
+                self.missing.append(SyncTarget(EntityKind(concept), local_id, resource_type))
             raise
 
 
@@ -244,6 +249,11 @@ class SyncWorker:
             return stats
         builder = TransactionBuilder()
         prepared: list[_Prepared] = []
+        try:
+            await self._adopt_existing(entries, capabilities)
+        except (TransportError, RateLimited, ServerError) as exc:
+            self._retry_later(entries, exc, stats)
+            return stats
         with unit_of_work(self._sessions) as session:
             store = Store(session)
             links = store.fhir_links.get_many(e.target for e in entries)
@@ -314,17 +324,26 @@ class SyncWorker:
                 new_links.append(self._link(item, result.id, result.version_id, None, server_json))
                 again.append(item.entry.target)
                 continue
-            digest = None if item.incomplete else item.hash
+            digest = None if item.waiting_for else item.hash
             new_links.append(self._link(item, result.id, result.version_id, digest, server_json))
-            if item.incomplete:
+            if item.waiting_for:
                 again.append(item.entry.target)
             stats.pushed += 1
         with unit_of_work(self._sessions) as session:
             store = Store(session)
             store.fhir_links.upsert_many(new_links)
             store.outbox.mark_done_many([item.entry.id for item in prepared])
+            waiting = {item.entry.target: item.waiting_for for item in prepared}
             for target in again:
-                store.outbox.enqueue(target, now=self._clock())
+                # Push it again only once what it references is on its way; a reference to a
+                # record that will never be pushed must not make it go round for ever.
+                targets = waiting[target]
+                if (
+                    not targets
+                    or store.outbox.any_waiting(targets)
+                    or store.fhir_links.get_many(targets)  # pushed meanwhile by another batch
+                ):
+                    store.outbox.enqueue(target, now=self._clock())
         return stats
 
     async def _capabilities(
@@ -373,7 +392,8 @@ class SyncWorker:
         except NonConformantResource as exc:
             if refs.missing:
                 # A reference the profile requires is not pushed yet: wait for it.
-                self._defer(store, entry, f"waiting for {', '.join(refs.missing)}", stats)
+                names = ", ".join(f"{t.entity_kind.value} {t.local_id}" for t in refs.missing)
+                self._defer(store, entry, f"waiting for {names}", stats)
             else:
                 self._dead(store, entry, str(exc), None, stats)
             return None
@@ -381,8 +401,46 @@ class SyncWorker:
         # Optional references to records not pushed yet are left out (that is how cycles such
         # as CarePlan.activity <-> ServiceRequest.basedOn resolve); the record goes again once
         # they exist.
-        incomplete = bool(refs.missing)
-        return _Prepared(entry, resource, digest, link, _entry_key(entry), literal, incomplete)
+        waiting = tuple(refs.missing)
+        return _Prepared(entry, resource, digest, link, _entry_key(entry), literal, waiting)
+
+    async def _adopt_existing(
+        self, entries: Sequence[OutboxEntry], capabilities: Capabilities
+    ) -> None:
+        """Where the server can search identifiers but not create conditionally, look before
+        creating: a record already there (a lost earlier push) is linked, so it is updated,
+        not created twice."""
+        unlinked = [e for e in entries if e.operation is OutboxOperation.UPSERT]
+        with self._sessions() as session:
+            links = Store(session).fhir_links.get_many(e.target for e in unlinked)
+        found: list[FhirLink] = []
+        for entry in unlinked:
+            if entry.target in links:
+                continue
+            rtype = entry.resource_type
+            if capabilities.supports_conditional_create(rtype) is not Support.UNSUPPORTED:
+                continue
+            if capabilities.supports_search_param(rtype, "identifier") is not Support.SUPPORTED:
+                continue
+            identifier = f"{self._system}|{self._prefix(entry)}/{entry.local_id}"
+            bundle = await self._client.search_bundle(rtype, {"identifier": identifier})
+            matches = [e["resource"] for e in bundle.get("entry") or [] if "resource" in e]
+            if len(matches) == 1:
+                resource = matches[0]
+                found.append(
+                    FhirLink(
+                        entity_kind=entry.entity_kind,
+                        local_id=entry.local_id,
+                        resource_type=rtype,
+                        server_id=str(resource["id"]),
+                        synced_at=self._clock(),
+                        version_id=(resource.get("meta") or {}).get("versionId"),
+                        server_json=resource,
+                    )
+                )
+        if found:
+            with unit_of_work(self._sessions) as session:
+                Store(session).fhir_links.upsert_many(found)
 
     def _placeholder(
         self, entry: OutboxEntry, link: FhirLink | None, capabilities: Capabilities

@@ -43,6 +43,7 @@ EXPECTED = {
     "VersionConflict",
     "apply_individually",
     "apply_transaction",
+    "auth_settings_from",
     "build_auth",
 }
 

@@ -66,7 +66,12 @@ def _save_all(sessions: sessionmaker[Session], caseload: Caseload, mappings: Map
 
 
 def _drain(
-    sessions: sessionmaker[Session], mappings: Mappings, base_url: str, system: str
+    sessions: sessionmaker[Session],
+    mappings: Mappings,
+    base_url: str,
+    system: str,
+    *,
+    patience: float = 10.0,
 ) -> PushStats:
     async def go() -> PushStats:
         async with FhirClient(base_url, max_retries=0) as client:
@@ -78,7 +83,7 @@ def _drain(
                 worker_id="test-worker",
                 options=WorkerOptions(batch_size=10),
             )
-            return await worker.drain()
+            return await worker.drain(patience=patience)
 
     return anyio.run(go)
 
@@ -208,7 +213,7 @@ def test_an_unreachable_server_delays_the_push_and_loses_nothing(
     server = LocalFhirServer(workdir=tmp_path / "sekmet")
     _save_all(sessions, caseload, mappings)
 
-    down = _drain(sessions, mappings, server.base_url, system)
+    down = _drain(sessions, mappings, server.base_url, system, patience=0)
 
     assert down.pushed == 0
     assert down.retried > 0
@@ -254,3 +259,29 @@ def test_a_concurrent_edit_on_the_server_becomes_a_conflict_not_an_overwrite(
     assert conflict.local["description"]["text"] == "Systolic under 135"
     assert conflict.remote["description"]["text"] == "Systolic under 125 (changed in the EHR)"
     assert kept.description == "Systolic under 135"
+
+
+def test_a_reference_to_a_record_never_pushed_does_not_make_the_referrer_go_round(
+    sessions: sessionmaker[Session],
+    caseload: Caseload,
+    mappings: Mappings,
+    fhir_server: LocalFhirServer,
+) -> None:
+    system = "urn:fhirbridge:worker-7"
+    _save_all(sessions, caseload, mappings)
+    with unit_of_work(sessions) as session:  # the consent is stored but never queued
+        session.execute(
+            text(
+                "DELETE FROM outbox WHERE entity_kind = 'program_consent' AND local_id = 'cs-1001'"
+            )
+        )
+
+    stats = _drain(sessions, mappings, fhir_server.base_url, system)
+
+    assert stats.dead == 0
+    assert _outbox_states(sessions).keys() == {"done"}
+    on_server = httpx.get(
+        f"{fhir_server.base_url}/ServiceRequest",
+        params={"identifier": f"{system}|referral/r-1001-food"},
+    ).json()["entry"][0]["resource"]
+    assert all("Consent/" not in ref["reference"] for ref in on_server["supportingInfo"])

@@ -245,6 +245,23 @@ class Outbox:
         row = self._session.get(OutboxRow, entry_id, populate_existing=True)
         return None if row is None else _to_record(row)
 
+    def any_waiting(self, targets: Sequence[SyncTarget]) -> bool:
+        """Whether any of ``targets`` has a push pending or under way."""
+        for target in targets:
+            found = self._session.scalar(
+                select(OutboxRow.id)
+                .where(
+                    OutboxRow.entity_kind == target.entity_kind.value,
+                    OutboxRow.local_id == target.local_id,
+                    OutboxRow.resource_type == target.resource_type,
+                    OutboxRow.state.in_([_PENDING, OutboxState.IN_FLIGHT.value]),
+                )
+                .limit(1)
+            )
+            if found is not None:
+                return True
+        return False
+
     def next_due(self) -> datetime | None:
         """When the soonest pending entry becomes due (None when nothing is pending)."""
         return self._session.scalar(

@@ -1,0 +1,90 @@
+"""NDJSON exports of our own records for health plans (admin and billing only).
+
+``GET /exports/{resource_type}`` streams ``application/fhir+ndjson``: one resource a line, read
+from the database a page of patients at a time, so a response of any size uses flat memory.
+Admins see every team (or the one named); billing credentials their own team, or any named one
+when the credential has none. Resources that fail the profile rules are left out of the stream
+(``fhirbridge export`` on the command line lists them).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import StreamingResponse
+
+from fhirbridge.api.access import require_role
+from fhirbridge.api.auth import Role
+from fhirbridge.api.deps import Caller, State
+from fhirbridge.api.schemas.problems import problems
+from fhirbridge.bulk import EXPORT_TYPES, ExportSelection, RejectedResource, iter_export
+from fhirbridge.domain import Program
+from fhirbridge.services.errors import FieldError, Rejected
+
+router = APIRouter(prefix="/exports", tags=["exports"])
+log = logging.getLogger("fhirbridge.api")
+NDJSON = "application/fhir+ndjson"
+EXPORTING = frozenset({Role.ADMIN, Role.BILLING})
+
+ExportType = StrEnum("ExportType", {t: t for t in EXPORT_TYPES})  # type: ignore[misc]
+
+
+@router.get(
+    "/{resource_type}",
+    responses={
+        **problems(403, 422),
+        200: {"content": {NDJSON: {}}, "description": "One FHIR resource per line"},
+    },
+)
+def export_resources(
+    resource_type: ExportType,
+    caller: Caller,
+    state: State,
+    since: Annotated[
+        datetime | date | None,
+        Query(description="Only records changed at or after this date or date-time (UTC)"),
+    ] = None,
+    program: Annotated[Program | None, Query(description="Only patients in this program")] = None,
+    team: Annotated[str | None, Query(description="Admins and team-less billing only")] = None,
+) -> StreamingResponse:
+    require_role(caller, EXPORTING)
+    if caller.team is not None and not caller.has(Role.ADMIN) and team not in (None, caller.team):
+        raise Rejected("export", [FieldError("team", "name a team you may see")])
+    chosen_team = team if caller.team is None or caller.has(Role.ADMIN) else caller.team
+    selection = ExportSelection(
+        since=_instant(since),
+        program=program,
+        team=chosen_team,
+        types=frozenset({str(resource_type)}),
+    )
+
+    def lines() -> Iterator[bytes]:
+        left_out = 0
+        for item in iter_export(
+            sessions=state.sessions,
+            mappings=state.mappings,
+            identifier_system=state.settings.identifier_system,
+            selection=selection,
+        ):
+            if isinstance(item, RejectedResource):
+                left_out += 1
+                continue
+            yield json.dumps(item.resource, separators=(",", ":")).encode() + b"\n"
+        if left_out:
+            log.warning(
+                "export of %s left out %d non-conformant resources", resource_type, left_out
+            )
+
+    return StreamingResponse(lines(), media_type=NDJSON)
+
+
+def _instant(value: datetime | date | None) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime(value.year, value.month, value.day, tzinfo=UTC)

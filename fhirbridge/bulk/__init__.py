@@ -1,0 +1,87 @@
+"""Bulk exchange with health plans: a FHIR Bulk Data ($export) client that downloads NDJSON and
+resumes, an importer of NDJSON into our records, and an NDJSON export of our own records.
+
+Import from here; the submodules are implementation detail.
+"""
+
+from fhirbridge.bulk.client import (
+    BulkClient,
+    ExportLevel,
+    ExportRequest,
+    ExportResult,
+    FileProgress,
+    PollPolicy,
+    PollStatus,
+)
+from fhirbridge.bulk.errors import (
+    BulkError,
+    DownloadIncomplete,
+    ExportExpired,
+    ExportFailed,
+    ExportTimedOut,
+    ManifestError,
+    RosterError,
+    StateMismatch,
+)
+from fhirbridge.bulk.exporter import (
+    EXPORT_TYPES,
+    ExportedResource,
+    ExportSelection,
+    OwnExportReport,
+    RejectedResource,
+    export_own_data,
+    iter_export,
+)
+from fhirbridge.bulk.importer import (
+    IMPORT_ORDER,
+    ImportOptions,
+    ImportOutcome,
+    ImportSummary,
+    LineError,
+    import_ndjson,
+    ndjson_files,
+)
+from fhirbridge.bulk.manifest import Manifest, ManifestFile, parse_manifest
+from fhirbridge.bulk.roster import CSV_COLUMNS, RosterEntry, read_roster
+from fhirbridge.bulk.state import STATE_FILE, DownloadedFile, ExportState
+
+__all__ = [
+    "CSV_COLUMNS",
+    "EXPORT_TYPES",
+    "IMPORT_ORDER",
+    "STATE_FILE",
+    "BulkClient",
+    "BulkError",
+    "DownloadIncomplete",
+    "DownloadedFile",
+    "ExportExpired",
+    "ExportFailed",
+    "ExportLevel",
+    "ExportRequest",
+    "ExportResult",
+    "ExportSelection",
+    "ExportState",
+    "ExportTimedOut",
+    "ExportedResource",
+    "FileProgress",
+    "ImportOptions",
+    "ImportOutcome",
+    "ImportSummary",
+    "LineError",
+    "Manifest",
+    "ManifestError",
+    "ManifestFile",
+    "OwnExportReport",
+    "PollPolicy",
+    "PollStatus",
+    "RejectedResource",
+    "RosterEntry",
+    "RosterError",
+    "StateMismatch",
+    "export_own_data",
+    "import_ndjson",
+    "iter_export",
+    "ndjson_files",
+    "parse_manifest",
+    "read_roster",
+]

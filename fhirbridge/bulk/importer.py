@@ -1,0 +1,443 @@
+"""Import NDJSON files (a Bulk Data download, or fhirbridge's own export) into our records.
+
+Each line is one resource, read through the inbound mappings (``from_fhir``) and stored
+idempotently: importing the same files again changes nothing.
+
+* **Which record?** With ``link_to_server`` (the files came from the FHIR server fhirbridge
+  syncs with) a resource whose server id is in ``fhir_links`` is that record. Otherwise one
+  carrying our business identifier (``<prefix>/<local id>``) is the record with that local id.
+  Anything else is adopted as a new record keyed by its server id (a referral's Task joins the
+  referral its ``focus`` points at). Without ``link_to_server`` the files' ids belong to some
+  other system, so they are never looked up in, or written to, ``fhir_links``.
+* **Created, updated or unchanged?** An existing record gets the fields the mapping owns
+  (``apply_resource``) and is saved only when that changes it. With ``link_to_server``, a
+  resource at the version the link already holds is our own data coming back (unchanged), and a
+  record with local changes not yet pushed (or an open conflict) is left alone ("held"): the
+  next pull reconciles it with the conflict rules.
+* **References.** Files are read type by type (enrollments before consents, goals before care
+  plans, orders before their Tasks), so most references point at records already imported.
+  A reference to a record not imported yet (a care plan listing its tasks) is left out the
+  first time; such resources are read once more at the end, when their targets exist. Patients
+  not known yet are adopted as patient links (``adopt_patients``); staff must be known.
+* **Bad lines** are reported with file and line number and the reason (element names and
+  kinds, never values); the rest continues. Each line is applied in a savepoint, so a bad one
+  leaves no trace, and chunks of lines are committed together.
+
+Files are read line by line; memory holds one chunk, plus a map of the resource ids seen
+(type, id -> local id) that references are resolved through.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from itertools import islice
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from fhirbridge.domain import PatientLink
+from fhirbridge.mapping.concepts import CONCEPTS
+from fhirbridge.mapping.context import MappingContext, MappingError
+from fhirbridge.mapping.engine import ResourceMapping, apply_resource, build_entity
+from fhirbridge.mapping.loader import Mappings
+from fhirbridge.mapping.references import PRIMARY_RESOURCE
+from fhirbridge.persistence import (
+    EntityKind,
+    FhirLink,
+    OutboxState,
+    PersistenceError,
+    Store,
+    SyncTarget,
+    unit_of_work,
+)
+from fhirbridge.sync.pull import link_server_copy
+from fhirbridge.sync.references import LinkReferences, split_reference
+
+__all__ = [
+    "IMPORT_ORDER",
+    "ImportOptions",
+    "ImportOutcome",
+    "ImportSummary",
+    "LineError",
+    "import_ndjson",
+    "ndjson_files",
+]
+
+Clock = Callable[[], datetime]
+T = TypeVar("T")
+
+# Targets before the resources that point at them (see module doc).
+IMPORT_ORDER = (
+    "EpisodeOfCare",
+    "Consent",
+    "Goal",
+    "CarePlan",
+    "ServiceRequest",
+    "Task",
+    "Encounter",
+    "ChargeItem",
+)
+_REFERRAL_TASK_CODE = ("http://hl7.org/fhir/CodeSystem/task-code", "fulfill")
+
+
+class ImportOutcome(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    HELD = "held"  # local changes not pushed yet: left for the pull to reconcile
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class LineError:
+    file: Path
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file.name}:{self.line}: {self.reason}"
+
+
+@dataclass
+class ImportSummary:
+    counts: Counter[ImportOutcome] = field(default_factory=Counter)
+    by_type: Counter[str] = field(default_factory=Counter)  # resources read per type
+    errors: list[LineError] = field(default_factory=list)
+    skipped_files: list[Path] = field(default_factory=list)  # types no mapping reads
+
+    @property
+    def created(self) -> int:
+        return self.counts[ImportOutcome.CREATED]
+
+    @property
+    def updated(self) -> int:
+        return self.counts[ImportOutcome.UPDATED]
+
+    @property
+    def unchanged(self) -> int:
+        return self.counts[ImportOutcome.UNCHANGED]
+
+    @property
+    def held(self) -> int:
+        return self.counts[ImportOutcome.HELD]
+
+    def __str__(self) -> str:
+        return (
+            f"created {self.created}, updated {self.updated}, unchanged {self.unchanged},"
+            f" held {self.held}, errors {len(self.errors)}"
+        )
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    link_to_server: bool = False  # the files came from the FHIR server we sync with
+    adopt_patients: bool = True  # unknown Patient references become patient links
+    team: str = "default"  # of adopted patients
+    chunk_size: int = 500  # lines per committed unit of work
+
+
+def ndjson_files(folder: Path) -> list[tuple[str, Path]]:
+    """``(resource type, path)`` of ``<Type>.ndjson`` and ``<Type>.<n>.ndjson`` files in
+    ``folder``, in import order (error files, ``error.*``, are not resources)."""
+    found: list[tuple[str, Path]] = []
+    for path in sorted(folder.glob("*.ndjson")):
+        rtype = path.name.split(".", 1)[0]
+        if rtype and rtype[0].isupper():
+            found.append((rtype, path))
+    return sorted(found, key=lambda item: (_rank(item[0]), item[1].name))
+
+
+def _rank(resource_type: str) -> int:
+    return IMPORT_ORDER.index(resource_type) if resource_type in IMPORT_ORDER else 99
+
+
+def import_ndjson(
+    *,
+    sessions: sessionmaker[Session],
+    files: Sequence[tuple[str, Path]],
+    mappings: Mappings,
+    identifier_system: str,
+    options: ImportOptions | None = None,
+    now: Clock | None = None,
+) -> ImportSummary:
+    """Import ``files`` (see module doc); returns what happened to each resource."""
+    importer = _Importer(
+        sessions=sessions,
+        mappings=mappings,
+        identifier_system=identifier_system,
+        options=options or ImportOptions(),
+        now=now or (lambda: datetime.now(UTC)),
+    )
+    return importer.run(sorted(files, key=lambda item: _rank(item[0])))
+
+
+@dataclass(frozen=True)
+class _Line:
+    path: Path
+    number: int
+    offset: int
+    text: bytes
+
+
+@dataclass(frozen=True)
+class _Revisit:
+    line: _Line
+    first: ImportOutcome
+
+
+class _ImportReferences:
+    """Resolves references in imported resources to local ids (see module doc)."""
+
+    def __init__(self, importer: _Importer, store: Store) -> None:
+        self._importer = importer
+        self._store = store
+        self._links = LinkReferences(store)
+        self.unresolved = False  # a reference to a record not imported (yet)
+
+    def reference(self, concept: str, local_id: str) -> str:
+        return self._links.reference(concept, local_id)
+
+    def local_id(self, concept: str, reference: str) -> str | None:
+        parts = split_reference(reference)
+        if parts is None:
+            return None
+        if concept == "patient":
+            return self._patient(f"{parts[0]}/{parts[1]}")
+        if concept == "member":
+            return self._links.local_id(concept, f"{parts[0]}/{parts[1]}")
+        if parts[0] != PRIMARY_RESOURCE.get(concept):
+            return None
+        local = self._importer.seen.get(parts)
+        if local is None and self._importer.options.link_to_server:
+            local = self._links.local_id(concept, reference)
+        if local is None or self._store.repository(EntityKind(concept)).get(local) is None:
+            self.unresolved = True
+            return None
+        return local
+
+    def _patient(self, reference: str) -> str | None:
+        known = self._links.local_id("patient", reference)
+        if known is not None or not self._importer.options.adopt_patients:
+            return known
+        if not reference.startswith("Patient/"):
+            return None
+        patient_id = reference.removeprefix("Patient/")
+        if self._store.patients.get(patient_id) is not None:
+            return None  # that local id is another patient: do not guess
+        self._store.patients.save(
+            PatientLink(patient_id, reference, team=self._importer.options.team)
+        )
+        return patient_id
+
+
+class _Importer:
+    def __init__(
+        self,
+        *,
+        sessions: sessionmaker[Session],
+        mappings: Mappings,
+        identifier_system: str,
+        options: ImportOptions,
+        now: Clock,
+    ) -> None:
+        self.sessions = sessions
+        self.mappings = mappings
+        self.system = identifier_system
+        self.options = options
+        self.now = now
+        self.seen: dict[tuple[str, str], str] = {}
+        self.summary = ImportSummary()
+        self._mapped = {m.resource for m in mappings.resources}
+
+    def run(self, files: Sequence[tuple[str, Path]]) -> ImportSummary:
+        revisits: list[_Revisit] = []
+        for rtype, path in files:
+            if rtype not in self._mapped:
+                self.summary.skipped_files.append(path)
+                continue
+            for lines in _chunks(_lines(path), self.options.chunk_size):
+                revisits += self._chunk(rtype, lines, first=True)
+        for again in _chunks(revisits, self.options.chunk_size):
+            self._again(again)
+        return self.summary
+
+    def _chunk(self, rtype: str, chunk: list[_Line], *, first: bool) -> list[_Revisit]:
+        revisits: list[_Revisit] = []
+        with unit_of_work(self.sessions) as session:
+            store = Store(session, clock=self.now)
+            busy = self._busy(store)
+            for line in chunk:
+                outcome, unresolved = self._line(store, rtype, line, busy)
+                if unresolved and first:
+                    revisits.append(_Revisit(line, outcome))
+                else:
+                    self._count(outcome)
+        return revisits
+
+    def _again(self, chunk: list[_Revisit]) -> None:
+        with unit_of_work(self.sessions) as session:
+            store = Store(session, clock=self.now)
+            busy = self._busy(store)
+            for revisit in chunk:
+                rtype = revisit.line.path.name.split(".", 1)[0]
+                outcome, _ = self._line(store, rtype, revisit.line, busy, counted=False)
+                if revisit.first is ImportOutcome.CREATED:
+                    outcome = revisit.first
+                self._count(outcome)
+
+    def _count(self, outcome: ImportOutcome) -> None:
+        if outcome is not ImportOutcome.ERROR:
+            self.summary.counts[outcome] += 1
+
+    def _busy(self, store: Store) -> set[SyncTarget]:
+        if not self.options.link_to_server:
+            return set()
+        return {
+            entry.target
+            for state in (OutboxState.PENDING, OutboxState.IN_FLIGHT)
+            for entry in store.outbox.in_state(state)
+        }
+
+    # -- one line ---------------------------------------------------------------------------
+
+    def _line(
+        self,
+        store: Store,
+        rtype: str,
+        line: _Line,
+        busy: set[SyncTarget],
+        *,
+        counted: bool = True,
+    ) -> tuple[ImportOutcome, bool]:
+        if counted:
+            self.summary.by_type[rtype] += 1
+        try:
+            resource = json.loads(line.text)
+        except ValueError:
+            return self._error(line, "not a JSON object"), False
+        if not isinstance(resource, dict) or resource.get("resourceType") != rtype:
+            found = resource.get("resourceType") if isinstance(resource, dict) else None
+            return self._error(line, f"expected a {rtype}, found {found!r}"), False
+        if not isinstance(resource.get("id"), str) or not resource["id"]:
+            return self._error(line, f"{rtype} without an id"), False
+        references = _ImportReferences(self, store)
+        ctx = MappingContext(self.system, references, self.mappings.terminology)
+        savepoint = store.session.begin_nested()
+        try:
+            outcome = self._apply(store, ctx, references, resource, busy, first=counted)
+        except (MappingError, PersistenceError, ValueError, KeyError, TypeError) as error:
+            savepoint.rollback()
+            return self._error(line, _reason(error)), False
+        savepoint.commit()
+        return outcome, references.unresolved
+
+    def _error(self, line: _Line, reason: str) -> ImportOutcome:
+        self.summary.errors.append(LineError(line.path, line.number, reason))
+        return ImportOutcome.ERROR
+
+    def _apply(
+        self,
+        store: Store,
+        ctx: MappingContext,
+        references: _ImportReferences,
+        resource: dict[str, Any],
+        busy: set[SyncTarget],
+        *,
+        first: bool,
+    ) -> ImportOutcome:
+        rtype, server_id = str(resource["resourceType"]), str(resource["id"])
+        mapping, link = self._identify(store, resource)
+        kind = EntityKind(mapping.concept)
+        if first and link is not None and link.version_id is not None:
+            version = (resource.get("meta") or {}).get("versionId")
+            if link.version_id == version and store.repository(kind).get(link.local_id):
+                self.seen[(rtype, server_id)] = link.local_id
+                return ImportOutcome.UNCHANGED  # what we last synced: our own data coming back
+        values = mapping.from_fhir(resource, ctx)
+        local_id = link.local_id if link is not None else values.get("id")
+        if not isinstance(local_id, str) or not local_id:
+            raise MappingError(f"{rtype}/{server_id}", "identifier", "no local id")
+        target = SyncTarget(kind, local_id, rtype)
+        repository = store.repository(kind)
+        local = repository.get(local_id)
+        if local is None:
+            values["id"] = local_id
+            record = build_entity(CONCEPTS[mapping.concept], values, label=f"{rtype}/{server_id}")
+            outcome = ImportOutcome.CREATED
+        elif target in busy or store.conflicts.open_for(target) is not None:
+            self.seen[(rtype, server_id)] = local_id
+            return ImportOutcome.HELD
+        else:
+            record = apply_resource(local, mapping, resource, ctx)
+            if first and references.unresolved:
+                # Its targets may come later in the files: judged once they are all in.
+                self.seen[(rtype, server_id)] = local_id
+                return ImportOutcome.UNCHANGED
+            outcome = ImportOutcome.UNCHANGED if record == local else ImportOutcome.UPDATED
+        if outcome is not ImportOutcome.UNCHANGED:
+            repository.save(record)
+        if self.options.link_to_server:
+            link_server_copy(store, target, resource, now=self.now(), content=True)
+        self.seen[(rtype, server_id)] = local_id
+        return outcome
+
+    def _identify(
+        self, store: Store, resource: dict[str, Any]
+    ) -> tuple[ResourceMapping, FhirLink | None]:
+        rtype, server_id = str(resource["resourceType"]), str(resource["id"])
+        if self.options.link_to_server:
+            link = store.fhir_links.find_by_server_id(rtype, server_id)
+            if link is not None:
+                return self.mappings.get(link.entity_kind.value, rtype), link
+        candidates = [m for m in self.mappings.resources if m.resource == rtype]
+        for identifier in resource.get("identifier") or []:
+            if not isinstance(identifier, dict) or identifier.get("system") != self.system:
+                continue
+            value = str(identifier.get("value", ""))
+            for mapping in candidates:
+                if value.startswith(f"{mapping.identifier_prefix}/"):
+                    return mapping, None
+        if len(candidates) == 1:
+            return candidates[0], None
+        profiles = set((resource.get("meta") or {}).get("profile") or [])
+        for mapping in candidates:
+            if mapping.profile is not None and mapping.profile in profiles:
+                return mapping, None
+        codings = {
+            (c.get("system"), c.get("code"))
+            for c in (resource.get("code") or {}).get("coding") or []
+            if isinstance(c, dict)
+        }
+        wanted = "referral" if _REFERRAL_TASK_CODE in codings else None
+        for mapping in candidates:
+            if (mapping.concept == wanted) or (wanted is None and mapping.profile is None):
+                return mapping, None
+        return candidates[0], None
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, MappingError | PersistenceError):
+        return str(error)
+    # Other errors come from building domain records (invariants); their messages name rules.
+    return f"{type(error).__name__}: {error}"
+
+
+def _lines(path: Path) -> Iterator[_Line]:
+    offset = 0
+    with path.open("rb") as lines:
+        for number, text in enumerate(lines, start=1):
+            if text.strip():
+                yield _Line(path, number, offset, text)
+            offset += len(text)
+
+
+def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk

@@ -1,0 +1,1 @@
+"""Typer sub-apps and commands that ``fhirbridge.cli`` registers."""

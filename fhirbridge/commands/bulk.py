@@ -1,0 +1,197 @@
+"""``fhirbridge bulk export``: a FHIR Bulk Data export from a server, downloaded and resumable."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, SpinnerColumn, TaskID, TextColumn
+
+from fhirbridge.bulk import (
+    BulkError,
+    ExportLevel,
+    ExportRequest,
+    FileProgress,
+    PollPolicy,
+    PollStatus,
+)
+from fhirbridge.config import Settings
+from fhirbridge.fhir import FhirClient, FhirError, auth_settings_from, build_auth
+from fhirbridge.mapping.loader import load_mappings
+from fhirbridge.persistence import make_engine, make_session_factory, migrate
+from fhirbridge.services.exchange import BulkExchangeReport, fetch_bulk_export
+
+__all__ = ["bulk_app"]
+
+bulk_app = typer.Typer(help="FHIR Bulk Data exchange ($export) with health plans and EHRs.")
+console = Console()
+
+
+class _Bar:
+    """Polling status and file downloads as rich progress bars."""
+
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+        self._poll: TaskID | None = None
+        self._files: dict[str, TaskID] = {}
+
+    def __call__(self, event: PollStatus | FileProgress) -> None:
+        if isinstance(event, PollStatus):
+            text = event.progress or ("rate limited" if event.rate_limited else "in progress")
+            label = f"export: {text} (poll {event.polls}, next in {event.next_wait:.0f}s)"
+            if self._poll is None:
+                self._poll = self._progress.add_task(label, total=None)
+            self._progress.update(self._poll, description=label)
+            return
+        task = self._files.get(event.url)
+        if task is None:
+            task = self._progress.add_task(event.name, total=None)
+            self._files[event.url] = task
+        if event.done:
+            self._progress.update(task, completed=event.received, total=event.received)
+        else:
+            self._progress.update(task, completed=event.received)
+
+
+@bulk_app.command("export")
+def export(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the NDJSON files and state.")],
+    fhir_url: Annotated[
+        str | None, typer.Option(help="FHIR server (default FHIRBRIDGE_FHIR_BASE_URL).")
+    ] = None,
+    level: Annotated[ExportLevel, typer.Option(help="system, patient or group.")] = (
+        ExportLevel.SYSTEM
+    ),
+    group: Annotated[str | None, typer.Option(help="Group id (with --level group).")] = None,
+    types: Annotated[
+        str | None, typer.Option("--type", help="_type: comma-separated resource types.")
+    ] = None,
+    since: Annotated[
+        datetime | None, typer.Option(help="_since: only resources changed since then.")
+    ] = None,
+    type_filter: Annotated[
+        list[str] | None, typer.Option("--type-filter", help="_typeFilter, e.g. Task?status=ready")
+    ] = None,
+    import_: Annotated[
+        bool, typer.Option("--import/--no-import", help="Import the files into our database.")
+    ] = False,
+    database_url: Annotated[
+        str | None, typer.Option(help="Overrides FHIRBRIDGE_DATABASE_URL (with --import).")
+    ] = None,
+    restart: Annotated[
+        bool, typer.Option(help="Forget an unfinished export in --out and start a new one.")
+    ] = False,
+    keep_on_interrupt: Annotated[
+        bool,
+        typer.Option(help="On Ctrl-C keep the server's export to resume later (no DELETE)."),
+    ] = False,
+    max_wait: Annotated[
+        float, typer.Option(min=1, help="Longest wait between polls, seconds.")
+    ] = 120.0,
+    timeout: Annotated[float, typer.Option(min=1, help="Give up polling after, seconds.")] = (
+        6 * 3600.0
+    ),
+) -> None:
+    """Kick off $export, poll (honouring Retry-After), download every NDJSON file (resuming
+    what an earlier run left), verify line counts, and optionally import."""
+    settings = Settings()
+    base_url = fhir_url or settings.fhir_base_url
+    request = ExportRequest(
+        level=level,
+        group_id=group,
+        types=tuple(t.strip() for t in (types or "").split(",") if t.strip()),
+        since=since,
+        type_filters=tuple(type_filter or ()),
+    )
+    policy = PollPolicy(max_interval=max_wait, timeout=timeout)
+    try:
+        report = asyncio.run(
+            _run(
+                settings,
+                base_url,
+                request,
+                out,
+                policy,
+                restart=restart,
+                keep=keep_on_interrupt,
+                database_url=(database_url or settings.database_url) if import_ else None,
+            )
+        )
+    except (BulkError, FhirError) as error:
+        console.print(f"[red]bulk export failed:[/red] {error}")
+        raise typer.Exit(1) from error
+    _print(report)
+    if report.imported is not None and report.imported.errors:
+        raise typer.Exit(1)
+
+
+async def _run(
+    settings: Settings,
+    base_url: str,
+    request: ExportRequest,
+    out: Path,
+    policy: PollPolicy,
+    *,
+    restart: bool,
+    keep: bool,
+    database_url: str | None,
+) -> BulkExchangeReport:
+    sessions = None
+    engine = None
+    if database_url is not None:
+        migrate(database_url)
+        engine = make_engine(database_url)
+        sessions = make_session_factory(engine)
+    try:
+        async with FhirClient(
+            base_url,
+            auth=build_auth(auth_settings_from(settings), base_url=base_url),
+            timeout=settings.fhir_timeout_seconds,
+            max_retries=settings.fhir_max_retries,
+        ) as client:
+            with Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                BarColumn(),
+                DownloadColumn(),
+                console=console,
+                transient=True,
+            ) as progress:
+                return await fetch_bulk_export(
+                    client=client,
+                    request=request,
+                    folder=out,
+                    policy=policy,
+                    restart=restart,
+                    cancel_on_interrupt=not keep,
+                    on_progress=_Bar(progress),
+                    import_into=sessions,
+                    mappings=load_mappings(settings.mappings_dir) if sessions else None,
+                    identifier_system=settings.identifier_system,
+                    sync_base_url=settings.fhir_base_url,
+                )
+    finally:
+        if engine is not None:
+            engine.dispose()
+
+
+def _print(report: BulkExchangeReport) -> None:
+    result = report.export
+    console.print(
+        f"{len(result.files)} files in {result.folder} ({result.downloaded} downloaded,"
+        f" {result.reused} already complete)"
+    )
+    for item in result.files:
+        console.print(f"  {item.type:<16} {item.lines:>8} resources  {item.name}")
+    for issue in result.issues[:20]:
+        console.print(
+            f"  [yellow]server {issue.severity}[/yellow]: {issue.diagnostics or issue.code}"
+        )
+    if report.imported is not None:
+        console.print(f"import: {report.imported}")
+        for error in report.imported.errors[:50]:
+            console.print(f"  [red]{error}[/red]")
