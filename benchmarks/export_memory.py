@@ -4,14 +4,13 @@
 
 For each size, a SQLite database gets that many synthetic patients (six records each, see
 ``fhirbridge.synthetic``); a child process then exports every one of them as NDJSON (with the
-transaction Bundle) and prints its own peak RSS (``resource.getrusage(RUSAGE_SELF)``), so the
+transaction Bundle) and prints its own peak RSS (``VmHWM``), so the
 figure covers the export alone, not building the database.
 """
 
 from __future__ import annotations
 
 import argparse
-import resource
 import subprocess
 import sys
 import tempfile
@@ -66,7 +65,9 @@ def child(url: str, out: Path) -> None:
     )
     elapsed = time.perf_counter() - started
     engine.dispose()
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss across fork and exec from the parent.
+    with open("/proc/self/status") as status:
+        peak_kb = int(next(line.split()[1] for line in status if line.startswith("VmHWM")))
     print(
         f"patients={report.patients} resources={sum(report.counts.values())}"
         f" rejected={len(report.rejected)} seconds={elapsed:.1f} peak_rss_mb={peak_kb / 1024:.1f}"

@@ -92,13 +92,17 @@ def naive(base_url: str, bundles: list[dict[str, Any]]) -> tuple[int, float]:
         return len(resources), time.perf_counter() - started
 
 
+# VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss across fork and exec, so the child
+# would report the benchmark's own (caseload-sized) peak.
 _CHILD = """
-import resource, sys
+import sys
 from fhirbridge.cli import app
 try:
     app(sys.argv[1:])
 finally:
-    print(f"PEAK_RSS_KIB {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}", file=sys.stderr)
+    with open("/proc/self/status") as status:
+        peak = next(line.split()[1] for line in status if line.startswith("VmHWM"))
+    print(f"PEAK_RSS_KIB {peak}", file=sys.stderr)
 """
 
 

@@ -26,6 +26,7 @@ from fhirbridge.domain import (
 )
 from fhirbridge.mapping.references import PRIMARY_RESOURCE
 from fhirbridge.persistence import Store
+from fhirbridge.services.changes import apply_changes
 from fhirbridge.services.errors import FieldError, NotFound, Rejected, TransitionRefused
 
 __all__ = [
@@ -159,16 +160,7 @@ def update_care_plan(*, store: Store, care_plan_id: str, changes: CarePlanChange
         errors.extend(_goal_errors(store, plan.patient_id, changes.goal_ids))
     if errors:
         raise Rejected("care plan", errors)
-    if changes.status is not None:
-        plan.status = changes.status
-    if changes.title is not None:
-        plan.title = changes.title
-    if changes.narrative is not None:
-        plan.narrative = changes.narrative
-    if changes.end is not None:
-        plan.end = changes.end
-    if changes.goal_ids is not None:
-        plan.goal_ids = list(changes.goal_ids)
+    apply_changes(plan, changes)
     store.save(plan, sync_as=CARE_PLAN_SYNC_AS)
     return plan
 
@@ -200,12 +192,7 @@ def get_goal(*, store: Store, goal_id: str) -> Goal:
 
 def update_goal(*, store: Store, goal_id: str, changes: GoalChanges) -> Goal:
     goal = get_goal(store=store, goal_id=goal_id)
-    if changes.lifecycle_status is not None:
-        goal.lifecycle_status = changes.lifecycle_status
-    if changes.achievement_status is not None:
-        goal.achievement_status = changes.achievement_status
-    if changes.description is not None:
-        goal.description = changes.description
+    apply_changes(goal, changes)
     store.save(goal, sync_as=GOAL_SYNC_AS)
     return goal
 
@@ -266,14 +253,8 @@ def update_task(*, store: Store, task_id: str, changes: CareTaskChanges) -> Care
             raise TransitionRefused(
                 "care task", task_id, error.current.value, error.target.value, detail
             ) from error
-    if changes.description is not None:
-        task.description = changes.description
-    if changes.priority is not None:
-        task.priority = changes.priority
-    if changes.owner_id is not None:
-        task.owner_id = changes.owner_id
-    if changes.due_end is not None:
-        task.due_end = changes.due_end
+    # The status went through the state machine above, with its reason.
+    apply_changes(task, changes, skip=frozenset({"status", "status_reason"}))
     store.save(task, sync_as=TASK_SYNC_AS)
     return task
 

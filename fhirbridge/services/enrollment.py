@@ -21,6 +21,7 @@ from fhirbridge.domain import (
 )
 from fhirbridge.mapping.references import PRIMARY_RESOURCE
 from fhirbridge.persistence import Store
+from fhirbridge.services.changes import apply_changes
 from fhirbridge.services.errors import FieldError, NotFound, RecordLocked, Rejected
 
 __all__ = [
@@ -142,14 +143,7 @@ def update_enrollment(
     errors.extend(_member_errors(store, {"care_manager_id": changes.care_manager_id}))
     if errors:
         raise Rejected("enrollment", errors)
-    if changes.status is not None:
-        enrollment.status = changes.status
-    if changes.end is not None:
-        enrollment.end = changes.end
-    if changes.risk_level is not None:
-        enrollment.risk_level = changes.risk_level
-    if changes.care_manager_id is not None:
-        enrollment.care_manager_id = changes.care_manager_id
+    apply_changes(enrollment, changes)
     store.save(enrollment, sync_as=ENROLLMENT_SYNC_AS)
     return enrollment
 

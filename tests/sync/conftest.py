@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import anyio
 import httpx
@@ -23,6 +22,7 @@ import pytest
 import yaml
 from sqlalchemy.orm import Session, sessionmaker
 
+from fhirbridge.caseload import load_caseload
 from fhirbridge.config import PROJECT_ROOT
 from fhirbridge.fhir import FhirClient
 from fhirbridge.localserver import LocalFhirServer
@@ -36,11 +36,13 @@ from fhirbridge.persistence import (
     SyncTarget,
     make_engine,
     make_session_factory,
+    migrate,
     unit_of_work,
 )
 from fhirbridge.persistence.scratch import DatabaseUnavailable, scratch_database, sqlite_url
-from fhirbridge.services.demo import run_demo
+from fhirbridge.services.caseload import store_caseload
 from fhirbridge.sync.pull import PullReport, pull_changes
+from fhirbridge.sync.worker import SyncWorker
 from tests.conftest import POSTGRES_URL
 
 SYNC_FIXTURES = PROJECT_ROOT / "fixtures" / "sync"
@@ -145,18 +147,31 @@ def fulfil(world: SyncWorld, steps: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _push_demo(url: str, server: LocalFhirServer, system: str) -> None:
-    async def go() -> None:
-        await run_demo(
-            database_url=url,
-            caseload_path=PROJECT_ROOT / "fixtures" / "demo" / "caseload.yaml",
-            mappings_dir=PROJECT_ROOT / "mappings",
-            fhir_base_url=server.base_url,
-            identifier_system=system,
-            month=(2026, 10),
-            tz=ZoneInfo("America/New_York"),
-        )
+    """Store the demo caseload and push it as it is (the demo job then goes on to change it)."""
+    mappings = load_mappings(PROJECT_ROOT / "mappings")
+    migrate(url)
+    engine = make_engine(url)
+    sessions = make_session_factory(engine)
+    with unit_of_work(sessions) as session:
+        caseload = load_caseload(PROJECT_ROOT / "fixtures" / "demo" / "caseload.yaml")
+        store_caseload(store=Store(session), caseload=caseload, mappings=mappings)
 
-    anyio.run(go)
+    async def go() -> None:
+        async with FhirClient(server.base_url) as client:
+            worker = SyncWorker(
+                sessions=sessions,
+                client=client,
+                mappings=mappings,
+                identifier_system=system,
+                worker_id="test-setup",
+            )
+            stats = await worker.drain()
+            assert stats.dead == 0, stats.errors
+
+    try:
+        anyio.run(go)
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture
