@@ -8,9 +8,8 @@ manifest of NDJSON files -> download each, streaming.
 Why it is shaped this way:
 
 * Requests go through the ``FhirClient`` the caller built, so its auth (SMART Backend Services
-  included), transport, timeouts and retry policy apply unchanged. The FHIR client has no public
-  hook for a raw request or a streamed body yet, so this module uses its ``_send`` and ``_http``
-  (marked where it does); a small public ``send``/``stream`` on ``FhirClient`` would remove that.
+  included), transport, timeouts and retry policy apply unchanged (``FhirClient.request`` for
+  kick-off, polling and cancel; ``FhirClient.stream`` for the files).
 * The wait between polls is the server's ``Retry-After`` (seconds or an HTTP date), clamped to
   ``PollPolicy`` bounds so a server asking for an hour does not stall a job silently, and the
   whole polling time is bounded too. A 429 while polling is a wait, not a failure.
@@ -254,7 +253,7 @@ class BulkClient:
     async def kick_off(self, request: ExportRequest) -> str:
         """Start the export; returns the status URL."""
         base = self.fhir.base_url
-        response = await self.fhir._send(  # see module doc: no public raw request yet
+        response = await self.fhir.request(
             "GET",
             f"{base}/{request.path}",
             params=list(request.params()),
@@ -280,7 +279,7 @@ class BulkClient:
             polls += 1
             rate_limited = False
             try:
-                response = await self.fhir._send("GET", status_url, idempotent=True)
+                response = await self.fhir.request("GET", status_url, idempotent=True)
             except (NotFound, Gone) as error:
                 raise ExportExpired(status_url, error.status) from error
             except RateLimited as error:
@@ -309,7 +308,7 @@ class BulkClient:
     async def cancel(self, status_url: str) -> None:
         """Ask the server to drop the export (DELETE on the status URL); best effort."""
         try:
-            await self.fhir._send("DELETE", status_url, idempotent=True)
+            await self.fhir.request("DELETE", status_url, idempotent=True)
         except (NotFound, Gone):
             pass  # already gone: nothing left to cancel
         except FhirError as error:

@@ -12,7 +12,6 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -21,7 +20,6 @@ from fhirbridge.fhir import FhirClient, RequestInfo, TransportError
 
 # The FHIR client's own status -> typed error mapping, so a file answers the same errors as any
 # other request (see the module note in client.py about the missing public hook).
-from fhirbridge.fhir.client import _status_error
 
 __all__ = ["NDJSON", "FetchedFile", "fetch_file", "same_origin"]
 
@@ -55,19 +53,12 @@ async def fetch_file(
     typed errors for error statuses and ``TransportError`` when the connection fails."""
     partial = destination.with_name(f".{destination.name}.part")
     destination.parent.mkdir(parents=True, exist_ok=True)
-    # With auth=None httpx sends no credentials at all: a file on another host, or one the
-    # server says needs no token, must not receive the bearer token.
-    no_credentials: dict[str, Any] = {} if send_token else {"auth": None}
-    http = fhir._http  # the FHIR client's connection pool, auth and transport
     size = newlines = 0
     last = b"\n"
     try:
-        async with http.stream(
-            "GET", url, headers={"Accept": NDJSON}, **no_credentials
+        async with fhir.stream(
+            url, headers={"Accept": NDJSON}, send_credentials=send_token
         ) as response:
-            if response.status_code >= 400:
-                await response.aread()
-                raise _status_error(response, None)
             with partial.open("wb") as out:
                 async for chunk in response.aiter_bytes(CHUNK):
                     out.write(chunk)

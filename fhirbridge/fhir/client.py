@@ -19,7 +19,8 @@ import email.utils
 import json
 import logging
 import re
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
@@ -302,6 +303,33 @@ class FhirClient:
             if seg != "_history":
                 _checked_id(seg)
         return "/".join((self.base_url, *segments))
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: list[tuple[str, str | int | float | bool | None]] | None = None,
+        headers: dict[str, str] | None = None,
+        idempotent: bool,
+    ) -> httpx.Response:
+        """A request outside the FHIR REST verbs (Bulk Data kick-off, status polling, cancel):
+        same auth, retries (when ``idempotent``) and typed errors; the raw response back."""
+        return await self._send(method, url, params=params, headers=headers, idempotent=idempotent)
+
+    @asynccontextmanager
+    async def stream(
+        self, url: str, *, headers: dict[str, str] | None = None, send_credentials: bool = True
+    ) -> AsyncIterator[httpx.Response]:
+        """GET ``url`` with the body left on the wire, to read in chunks. Error statuses raise
+        the typed errors. ``send_credentials=False`` sends no Authorization at all (a file on
+        another host, or one the server says needs no token)."""
+        no_credentials: dict[str, Any] = {} if send_credentials else {"auth": None}
+        async with self._http.stream("GET", url, headers=headers, **no_credentials) as response:
+            if response.status_code >= 400:
+                await response.aread()
+                raise _status_error(response, None)
+            yield response
 
     async def _send(
         self,
