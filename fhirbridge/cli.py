@@ -8,6 +8,7 @@ import signal
 import socket
 import sys
 import tempfile
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -289,6 +290,7 @@ def sync_push(
     """Push pending local changes to the FHIR server (idempotent; safe to run on many hosts)."""
     settings = Settings()
     options = WorkerOptions(batch_size=batch_size, lease=timedelta(seconds=lease_seconds))
+    started = time.perf_counter()
     try:
         stats = asyncio.run(
             _push(
@@ -306,7 +308,8 @@ def sync_push(
         raise typer.Exit(3) from exc
     console.print(
         f"pushed {stats.pushed}, unchanged {stats.unchanged}, retried {stats.retried}, "
-        f"deferred {stats.deferred}, dead letters {stats.dead}, conflicts {stats.conflicts}"
+        f"deferred {stats.deferred}, dead letters {stats.dead}, conflicts {stats.conflicts} "
+        f"in {time.perf_counter() - started:.1f}s"
     )
     if stats.dead:
         raise typer.Exit(1)
