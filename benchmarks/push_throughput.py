@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -120,7 +121,8 @@ def fhirbridge_push(base_url: str, db_url: str, batch: int) -> tuple[float, floa
     )
     elapsed = time.perf_counter() - started
     peak = next(line for line in done.stderr.splitlines() if line.startswith("PEAK_RSS_KIB"))
-    pushing = float(done.stdout.rsplit(" in ", 1)[1].rstrip().rstrip("s"))
+    # The command's summary ends "... in 12.3s" (rich may wrap it).
+    pushing = float(re.findall(r"\bin\s+([0-9.]+)s", done.stdout)[-1])
     return elapsed, pushing, int(peak.split()[1]) / 1024
 
 
