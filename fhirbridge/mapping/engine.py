@@ -51,6 +51,8 @@ class ResourceMapping:
     source: str  # file it came from, for error messages
     rules: tuple[_Rule, ...]
     fixed: tuple[_Fixed, ...]
+    primary: bool = True  # the resource other records reference the concept by
+    after: tuple[str, ...] = ()  # concepts pushed before this one (see mapping.plan)
 
     @property
     def remote_fields(self) -> frozenset[str]:

@@ -17,6 +17,7 @@ from fhirbridge.mapping.codes import CodeTable, Terminology
 from fhirbridge.mapping.concepts import CONCEPTS, ENUMS, LINKED_CONCEPTS
 from fhirbridge.mapping.elements import UnknownElement, resolve
 from fhirbridge.mapping.engine import ResourceMapping, _Fixed, _Rule, field_type
+from fhirbridge.mapping.plan import SyncPlan
 from fhirbridge.mapping.schema import (
     CodeSystemsFile,
     CodeTableFile,
@@ -36,6 +37,7 @@ _LIST_TRANSFORMS = {"identifier", "concept", "reference", "extension", "task_out
 class Mappings:
     terminology: Terminology
     resources: tuple[ResourceMapping, ...]
+    plan: SyncPlan
 
     def for_concept(self, concept: str) -> tuple[ResourceMapping, ...]:
         return tuple(m for m in self.resources if m.concept == concept)
@@ -52,14 +54,58 @@ def load_mappings(root: Path) -> Mappings:
     files = sorted((root / "resources").glob("*.yaml"))
     if not files:
         raise DataFileError(root / "resources", None, "no resource mappings found")
-    resources = tuple(_load_resource(path, terminology) for path in files)
+    documents = [read_yaml(path) for path in files]
+    resources = tuple(_load_resource(raw, terminology) for raw in documents)
     seen: dict[tuple[str, str], Path] = {}
     for path, mapping in zip(files, resources, strict=True):
         key = (mapping.concept, mapping.resource)
         if key in seen:
             raise DataFileError(path, 1, f"{key[0]} -> {key[1]} is also mapped in {seen[key]}")
         seen[key] = path
-    return Mappings(terminology, resources)
+    return Mappings(terminology, resources, _sync_plan(documents, resources))
+
+
+def _sync_plan(documents: list[YamlDocument], resources: tuple[ResourceMapping, ...]) -> SyncPlan:
+    """The push plan from the files' ``primary:`` and ``after:`` keys (see mapping.plan)."""
+    primaries: dict[str, list[tuple[YamlDocument, ResourceMapping]]] = {}
+    for raw, mapping in zip(documents, resources, strict=True):
+        primaries.setdefault(mapping.concept, [])
+        if mapping.primary:
+            primaries[mapping.concept].append((raw, mapping))
+    targets: dict[str, tuple[str, ...]] = {}
+    for concept, found in primaries.items():
+        others = [m.resource for m in resources if m.concept == concept and not m.primary]
+        if len(found) != 1:
+            files = [str(m.source) for m in resources if m.concept == concept]
+            where = documents[[m.concept for m in resources].index(concept)].path
+            raise DataFileError(
+                where,
+                None,
+                f"concept '{concept}' needs exactly one mapping with 'primary: true', "
+                f"found {len(found)} among {files}",
+            )
+        targets[concept] = (found[0][1].resource, *sorted(others))
+    after: dict[str, set[str]] = {concept: set() for concept in targets}
+    for raw, mapping in zip(documents, resources, strict=True):
+        for i, name in enumerate(mapping.after):
+            line = raw.line_of(["after", i])
+            if name == mapping.concept:
+                raise DataFileError(raw.path, line, f"'{name}' cannot come after itself")
+            if name not in targets:
+                raise DataFileError(raw.path, line, f"'after' names unmapped concept '{name}'")
+            after[mapping.concept].add(name)
+    ranks: dict[str, int] = {}
+    while len(ranks) < len(after):
+        ready = sorted(c for c, deps in after.items() if c not in ranks and deps <= ranks.keys())
+        if not ready:
+            stuck = sorted(c for c in after if c not in ranks)
+            raw = next(d for d, m in zip(documents, resources, strict=True) if m.concept in stuck)
+            raise DataFileError(
+                raw.path, raw.line_of(["after"]), f"'after' keys form a cycle among {stuck}"
+            )
+        for concept in ready:
+            ranks[concept] = len(ranks)
+    return SyncPlan(targets, ranks)
 
 
 def _load_terminology(root: Path) -> Terminology:
@@ -122,8 +168,8 @@ def _compile_table(spec: CodeTableFile, raw: YamlDocument, systems: CodeSystemsF
     return CodeTable(spec.table, enum, spec.kind, codes, codings, reverse)
 
 
-def _load_resource(path: Path, terminology: Terminology) -> ResourceMapping:
-    raw = read_yaml(path)
+def _load_resource(raw: YamlDocument, terminology: Terminology) -> ResourceMapping:
+    path = raw.path
     spec = parse_model(ResourceMappingFile, raw)
     cls = CONCEPTS.get(spec.concept)
     if cls is None:
@@ -159,6 +205,8 @@ def _load_resource(path: Path, terminology: Terminology) -> ResourceMapping:
         source=str(path),
         rules=tuple(rules),
         fixed=tuple(fixed),
+        primary=spec.primary,
+        after=tuple(spec.after),
     )
 
 

@@ -85,5 +85,9 @@ class ResourceMappingFile(_Strict):
     resource: str  # FHIR resource type
     profile: str | None = None
     identifier_prefix: str  # business identifier value = "<prefix>/<local id>"
+    # The resource other records reference this concept by; exactly one per concept.
+    primary: bool = True
+    # Concepts whose resources must be on the server before this one is pushed.
+    after: list[str] = Field(default_factory=list)
     fixed: list[FixedRule] = Field(default_factory=list)
     fields: list[FieldRule]
