@@ -10,6 +10,7 @@ import pytest
 
 from fhirbridge.localserver import LocalFhirServer
 
+pytest_plugins = ["tests.servers.fixtures"]
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
 SHARED_EXAMPLES = ROOT.parent / "shared" / "fhir-examples" / "r4"

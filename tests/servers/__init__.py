@@ -1,0 +1,1 @@
+"""FHIR server behaviours for the test suite beyond sekmet's own (see ``strict``)."""
