@@ -1,38 +1,32 @@
 """The probe against a real FHIR server (sekmet): what works passes, what sekmet cannot do is
-reported in sekmet's own words, and the probe cleans up after itself."""
+reported in sekmet's own words beside what its statement claims, and the probe cleans up."""
 
 from __future__ import annotations
 
-import anyio
 import httpx
 import pytest
 
 from fhirbridge.localserver import LocalFhirServer
-from fhirbridge.services.probe import (
-    PROBED_TYPES,
+from fhirbridge.probe import (
+    PROBE_TAG_SYSTEM,
     Check,
     CheckStatus,
+    Claim,
     ProbeOptions,
+    ProbeRecords,
     ProbeReport,
-    probe_server,
 )
+from tests.probe.support import FHIR_JSON, probe
 
 pytestmark = pytest.mark.integration
-FHIR_JSON = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
+PROBED_TYPES = ProbeRecords.load().types
 # sekmet's statement advertises identifier search on every type but Goal, which it does not list.
 SEARCHABLE = tuple(t for t in PROBED_TYPES if t != "Goal")
 
 
-def _probe(base_url: str, options: ProbeOptions | None = None) -> ProbeReport:
-    async def go() -> ProbeReport:
-        return await probe_server(base_url, options=options)
-
-    return anyio.run(go)
-
-
 @pytest.fixture(scope="module")
 def report(fhir_server: LocalFhirServer) -> ProbeReport:
-    return _probe(fhir_server.base_url)
+    return probe(fhir_server.base_url)
 
 
 def _status_of(base_url: str, reference: str) -> int:
@@ -40,8 +34,16 @@ def _status_of(base_url: str, reference: str) -> int:
 
 
 def test_sekmet_passes_every_required_check(report: ProbeReport) -> None:
-    assert [c for c in report.checks if c.blocking] == []
+    assert [c for c in report.checks if c.required and c.status is not CheckStatus.PASSED] == []
     assert report.passed
+
+
+def test_every_check_of_every_type_is_tried(report: ProbeReport) -> None:
+    tried = {(c.resource_type, c.check) for c in report.checks if c.works is not None}
+
+    for rtype in PROBED_TYPES:
+        for check in (Check.CREATE, Check.STALE_UPDATE, Check.HISTORY, Check.DELETE):
+            assert (rtype, check) in tried
 
 
 def test_goal_search_by_identifier_fails_in_sekmets_own_words(report: ProbeReport) -> None:
@@ -49,6 +51,12 @@ def test_goal_search_by_identifier_fails_in_sekmets_own_words(report: ProbeRepor
 
     assert result.status is CheckStatus.FAILED
     assert "Unknown search parameter 'identifier' for Goal" in result.detail
+
+
+def test_goal_is_tried_although_the_statement_does_not_list_it(report: ProbeReport) -> None:
+    result = report.result(Check.CREATE, "Goal")
+
+    assert (result.advertised, result.works) == (Claim.UNKNOWN, True)
 
 
 def test_goal_search_by_identifier_is_not_required_since_goal_pushes_use_client_ids(
@@ -76,7 +84,11 @@ def test_an_advertised_identifier_search_is_required_and_works(
 ) -> None:
     for check in (Check.SEARCH_IDENTIFIER, Check.CONDITIONAL_CREATE):
         result = report.result(check, resource_type)
-        assert (result.status, result.required) == (CheckStatus.PASSED, True), check
+        assert (result.status, result.required, result.advertised) == (
+            CheckStatus.PASSED,
+            True,
+            Claim.YES,
+        ), check
 
 
 @pytest.mark.parametrize("resource_type", PROBED_TYPES)
@@ -85,6 +97,15 @@ def test_a_stale_if_match_is_refused_with_412(report: ProbeReport, resource_type
 
     assert result.status is CheckStatus.PASSED
     assert result.detail.startswith("HTTP 412: ")
+
+
+@pytest.mark.parametrize("resource_type", PROBED_TYPES)
+def test_history_lists_the_created_and_the_updated_version(
+    report: ProbeReport, resource_type: str
+) -> None:
+    result = report.result(Check.HISTORY, resource_type)
+
+    assert (result.status, result.detail) == (CheckStatus.PASSED, "2 versions")
 
 
 @pytest.mark.parametrize("resource_type", PROBED_TYPES)
@@ -112,7 +133,7 @@ def test_the_summary_shows_goal_unlisted_and_care_plan_searchable(report: ProbeR
     assert report.server.fhir_version == "4.0.1"
 
 
-def test_nothing_the_probe_created_is_left_on_the_server(
+def test_nothing_the_probe_created_can_still_be_read(
     report: ProbeReport, fhir_server: LocalFhirServer
 ) -> None:
     assert report.created
@@ -121,12 +142,42 @@ def test_nothing_the_probe_created_is_left_on_the_server(
     assert still_there == []
 
 
+@pytest.mark.parametrize("resource_type", [*PROBED_TYPES, "Patient"])
+def test_no_record_tagged_with_the_run_is_left_on_the_server(
+    report: ProbeReport, fhir_server: LocalFhirServer, resource_type: str
+) -> None:
+    found = httpx.get(
+        f"{fhir_server.base_url}/{resource_type}",
+        params={"_tag": f"{PROBE_TAG_SYSTEM}|{report.run_id}"},
+        headers=FHIR_JSON,
+    ).json()
+
+    assert found.get("entry", []) == []
+
+
+def test_a_check_skipped_on_request_is_reported_and_does_not_fail_the_probe(
+    fhir_server: LocalFhirServer,
+) -> None:
+    options = ProbeOptions(resource_types=("Task",), skip=frozenset({Check.STALE_UPDATE}))
+
+    skipped = probe(fhir_server.base_url, options)
+
+    result = skipped.result(Check.STALE_UPDATE, "Task")
+    assert (result.status, result.required, result.detail) == (
+        CheckStatus.SKIPPED,
+        True,
+        "skipped on request",
+    )
+    assert skipped.passed
+
+
 def test_keep_leaves_the_probe_records_readable(fhir_server: LocalFhirServer) -> None:
-    kept = _probe(fhir_server.base_url, ProbeOptions(keep=True, resource_types=("Task",)))
+    kept = probe(fhir_server.base_url, ProbeOptions(keep=True, resource_types=("Task",)))
     try:
         assert {item.reference for item in kept.leftovers} == set(kept.created)
         assert all(_status_of(fhir_server.base_url, r) == 200 for r in kept.created)
         assert kept.result(Check.DELETE, "Task").status is CheckStatus.SKIPPED
+        assert kept.passed
     finally:
         for reference in reversed(kept.created):
             httpx.delete(f"{fhir_server.base_url}/{reference}", headers=FHIR_JSON)
@@ -140,7 +191,7 @@ def test_a_given_patient_is_used_and_not_created(fhir_server: LocalFhirServer) -
     ).json()
     reference = f"Patient/{patient['id']}"
 
-    given = _probe(
+    given = probe(
         fhir_server.base_url, ProbeOptions(patient=reference, resource_types=("CarePlan",))
     )
 
