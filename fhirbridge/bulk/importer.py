@@ -6,9 +6,13 @@ idempotently: importing the same files again changes nothing.
 * **Which record?** With ``link_to_server`` (the files came from the FHIR server fhirbridge
   syncs with) a resource whose server id is in ``fhir_links`` is that record. Otherwise one
   carrying our business identifier (``<prefix>/<local id>``) is the record with that local id.
-  Anything else is adopted as a new record keyed by its server id (a referral's Task joins the
-  referral its ``focus`` points at). Without ``link_to_server`` the files' ids belong to some
-  other system, so they are never looked up in, or written to, ``fhir_links``.
+  Anything else belongs to another system and is adopted only as ``mappings/inbound.yaml``
+  declares (``fhirbridge.mapping.inbound``: a ServiceRequest only with a referral or SDOH
+  category or based on one of our care plans, a Task only when its focus is one of our orders,
+  ...), as a new record keyed by its server id (a referral's Task joins the referral its
+  ``focus`` points at). The rest is skipped and counted by reason (``ImportSummary.skipped``).
+  Without ``link_to_server`` the files' ids belong to some other system, so they are never
+  looked up in, or written to, ``fhir_links``.
 * **Created, updated or unchanged?** An existing record gets the fields the mapping owns
   (``apply_resource``) and is saved only when that changes it. With ``link_to_server``, a
   resource at the version the link already holds is our own data coming back (unchanged), and a
@@ -45,8 +49,8 @@ from fhirbridge.domain import PatientLink
 from fhirbridge.mapping.concepts import CONCEPTS
 from fhirbridge.mapping.context import MappingContext, MappingError
 from fhirbridge.mapping.engine import ResourceMapping, apply_resource, build_entity
+from fhirbridge.mapping.inbound import Adopt, InboundRules, Skip, load_inbound
 from fhirbridge.mapping.loader import Mappings
-from fhirbridge.mapping.references import PRIMARY_RESOURCE
 from fhirbridge.persistence import (
     EntityKind,
     FhirLink,
@@ -83,7 +87,6 @@ IMPORT_ORDER = (
     "Encounter",
     "ChargeItem",
 )
-_REFERRAL_TASK_CODE = ("http://hl7.org/fhir/CodeSystem/task-code", "fulfill")
 
 
 class ImportOutcome(StrEnum):
@@ -91,6 +94,7 @@ class ImportOutcome(StrEnum):
     UPDATED = "updated"
     UNCHANGED = "unchanged"
     HELD = "held"  # local changes not pushed yet: left for the pull to reconcile
+    SKIPPED = "skipped"  # another system's resource inbound.yaml does not adopt
     ERROR = "error"
 
 
@@ -110,6 +114,8 @@ class ImportSummary:
     by_type: Counter[str] = field(default_factory=Counter)  # resources read per type
     errors: list[LineError] = field(default_factory=list)
     skipped_files: list[Path] = field(default_factory=list)  # types no mapping reads
+    # Resources of other systems not adopted, by reason ("ServiceRequest: not a referral ...").
+    skipped: Counter[str] = field(default_factory=Counter)
 
     @property
     def created(self) -> int:
@@ -128,9 +134,11 @@ class ImportSummary:
         return self.counts[ImportOutcome.HELD]
 
     def __str__(self) -> str:
+        reasons = "; ".join(f"{reason}: {n}" for reason, n in sorted(self.skipped.items()))
         return (
             f"created {self.created}, updated {self.updated}, unchanged {self.unchanged},"
-            f" held {self.held}, errors {len(self.errors)}"
+            f" held {self.held}, skipped {sum(self.skipped.values())}"
+            f"{f' ({reasons})' if reasons else ''}, errors {len(self.errors)}"
         )
 
 
@@ -153,6 +161,11 @@ def ndjson_files(folder: Path) -> list[tuple[str, Path]]:
     return sorted(found, key=lambda item: (_rank(item[0]), item[1].name))
 
 
+def _mappings_root(mappings: Mappings) -> Path:
+    # Resource mappings live in <root>/resources/*.yaml.
+    return Path(mappings.resources[0].source).parent.parent
+
+
 def _rank(resource_type: str) -> int:
     return IMPORT_ORDER.index(resource_type) if resource_type in IMPORT_ORDER else 99
 
@@ -165,14 +178,19 @@ def import_ndjson(
     identifier_system: str,
     options: ImportOptions | None = None,
     now: Clock | None = None,
+    inbound: InboundRules | None = None,
 ) -> ImportSummary:
-    """Import ``files`` (see module doc); returns what happened to each resource."""
+    """Import ``files`` (see module doc); returns what happened to each resource.
+
+    ``inbound`` are the adoption rules loaded at start-up; without them ``inbound.yaml`` is
+    read from the folder the mappings were loaded from."""
     importer = _Importer(
         sessions=sessions,
         mappings=mappings,
         identifier_system=identifier_system,
         options=options or ImportOptions(),
         now=now or (lambda: datetime.now(UTC)),
+        inbound=inbound or load_inbound(_mappings_root(mappings), mappings),
     )
     return importer.run(sorted(files, key=lambda item: _rank(item[0])))
 
@@ -211,13 +229,21 @@ class _ImportReferences:
             return self._patient(f"{parts[0]}/{parts[1]}")
         if concept == "member":
             return self._links.local_id(concept, f"{parts[0]}/{parts[1]}")
-        if parts[0] != PRIMARY_RESOURCE.get(concept):
+        local = self.known(concept, reference)
+        if local is None:
+            self.unresolved = True
+        return local
+
+    def known(self, concept: str, reference: str) -> str | None:
+        """The local id of the record of ``concept`` that ``reference`` points at, when that
+        record is here (imported earlier, or linked to the server the files came from)."""
+        parts = split_reference(reference)
+        if parts is None or parts[0] != self._importer.mappings.plan.primary_or_none(concept):
             return None
         local = self._importer.seen.get(parts)
         if local is None and self._importer.options.link_to_server:
             local = self._links.local_id(concept, reference)
         if local is None or self._store.repository(EntityKind(concept)).get(local) is None:
-            self.unresolved = True
             return None
         return local
 
@@ -245,8 +271,10 @@ class _Importer:
         identifier_system: str,
         options: ImportOptions,
         now: Clock,
+        inbound: InboundRules,
     ) -> None:
         self.sessions = sessions
+        self.inbound = inbound
         self.mappings = mappings
         self.system = identifier_system
         self.options = options
@@ -352,7 +380,11 @@ class _Importer:
         first: bool,
     ) -> ImportOutcome:
         rtype, server_id = str(resource["resourceType"]), str(resource["id"])
-        mapping, link = self._identify(store, resource)
+        found = self._identify(store, references, resource)
+        if isinstance(found, Skip):
+            self.summary.skipped[found.reason] += 1
+            return ImportOutcome.SKIPPED
+        mapping, link = found
         kind = EntityKind(mapping.concept)
         if first and link is not None and link.version_id is not None:
             version = (resource.get("meta") or {}).get("versionId")
@@ -388,37 +420,27 @@ class _Importer:
         return outcome
 
     def _identify(
-        self, store: Store, resource: dict[str, Any]
-    ) -> tuple[ResourceMapping, FhirLink | None]:
+        self, store: Store, references: _ImportReferences, resource: dict[str, Any]
+    ) -> tuple[ResourceMapping, FhirLink | None] | Skip:
+        """Which of our mappings reads ``resource`` (see module doc), or why none does."""
         rtype, server_id = str(resource["resourceType"]), str(resource["id"])
         if self.options.link_to_server:
             link = store.fhir_links.find_by_server_id(rtype, server_id)
             if link is not None:
                 return self.mappings.get(link.entity_kind.value, rtype), link
-        candidates = [m for m in self.mappings.resources if m.resource == rtype]
         for identifier in resource.get("identifier") or []:
             if not isinstance(identifier, dict) or identifier.get("system") != self.system:
                 continue
             value = str(identifier.get("value", ""))
-            for mapping in candidates:
-                if value.startswith(f"{mapping.identifier_prefix}/"):
+            for mapping in self.mappings.resources:
+                if mapping.resource == rtype and value.startswith(f"{mapping.identifier_prefix}/"):
                     return mapping, None
-        if len(candidates) == 1:
-            return candidates[0], None
-        profiles = set((resource.get("meta") or {}).get("profile") or [])
-        for mapping in candidates:
-            if mapping.profile is not None and mapping.profile in profiles:
-                return mapping, None
-        codings = {
-            (c.get("system"), c.get("code"))
-            for c in (resource.get("code") or {}).get("coding") or []
-            if isinstance(c, dict)
-        }
-        wanted = "referral" if _REFERRAL_TASK_CODE in codings else None
-        for mapping in candidates:
-            if (mapping.concept == wanted) or (wanted is None and mapping.profile is None):
-                return mapping, None
-        return candidates[0], None
+        decision = self.inbound.decide(
+            resource, lambda concept, ref: references.known(concept, ref) is not None
+        )
+        if isinstance(decision, Adopt):
+            return self.mappings.get(decision.concept, rtype), None
+        return decision
 
 
 def _reason(error: Exception) -> str:

@@ -266,6 +266,43 @@ class FhirClient:
                 if mode == "match" and isinstance(resource, dict):
                     yield resource
 
+    async def history(
+        self, rtype: str, rid: str, *, since: str | None = None, count: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Every version of one resource (instance ``_history``), oldest first.
+
+        ``since`` (an instant) asks only for versions made at or after it; ``count`` is the page
+        size asked for. All ``next`` pages are read. What this relies on: each version carries
+        ``meta.lastUpdated`` and a later version of one resource never has an earlier one than
+        the version before it, so versions are ordered by ``meta.lastUpdated`` (stable, starting
+        from the server's own order reversed, since R4 lists history newest first). Version ids
+        are opaque and never compared as numbers. Deletions (entries without a resource) are
+        left out. A server without history answers with its own error: ``NotFound`` (404) or a
+        ``StatusError`` with status 405.
+        """
+        params: list[tuple[str, str | int | float | bool | None]] = []
+        if since is not None:
+            params.append(("_since", since))
+        if count is not None:
+            params.append(("_count", str(count)))
+        url = self._url(rtype, rid, "_history")
+        response = await self._send("GET", url, params=params, idempotent=True)
+        newest_first: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        while True:
+            page = self._json_body(response, expect="Bundle")
+            for entry in page.get("entry") or []:
+                resource = entry.get("resource") if isinstance(entry, Mapping) else None
+                if isinstance(resource, dict) and resource.get("resourceType") == rtype:
+                    newest_first.append(resource)
+            next_url = _link(page, "next")
+            if next_url is None:
+                break
+            self._check_next_link(next_url, seen)
+            seen.add(next_url)
+            response = await self._send("GET", next_url, idempotent=True)
+        return _oldest_first(newest_first)
+
     async def transaction(self, bundle: Mapping[str, Any]) -> dict[str, Any]:
         """POST a ``transaction`` Bundle; returns the ``transaction-response`` Bundle."""
         return await self._post_bundle(bundle, "transaction")
@@ -495,6 +532,25 @@ def _link(bundle: Mapping[str, Any], relation: str) -> str | None:
         if link.get("relation") == relation and isinstance(link.get("url"), str):
             return str(link["url"])
     return None
+
+
+def _oldest_first(newest_first: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    versions = list(reversed(newest_first))
+    stamped = [(stamp, v) for v in versions if (stamp := _last_updated(v)) is not None]
+    if len(stamped) < len(versions):
+        return versions  # nothing better than the server's own order
+    return [v for _, v in sorted(stamped, key=lambda pair: pair[0])]  # stable
+
+
+def _last_updated(resource: Mapping[str, Any]) -> datetime | None:
+    text = (resource.get("meta") or {}).get("lastUpdated")
+    if not isinstance(text, str):
+        return None
+    try:
+        stamp = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
 
 
 def _bundle_is_idempotent(bundle: Mapping[str, Any]) -> bool:

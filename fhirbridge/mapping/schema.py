@@ -91,3 +91,33 @@ class ResourceMappingFile(_Strict):
     after: list[str] = Field(default_factory=list)
     fixed: list[FixedRule] = Field(default_factory=list)
     fields: list[FieldRule]
+
+
+class AdoptionCondition(_Strict):
+    """One way a foreign resource shows it belongs to care management (``mappings/inbound.yaml``).
+
+    ``codes``: the element (a CodeableConcept, or a list of them) carries one of these codes,
+    by code-system alias. ``systems``: it carries any code of these systems. ``refers_to``: the
+    element (a Reference, or a list of them) points at a record of that concept known here.
+    """
+
+    element: str
+    codes: dict[str, list[str]] | None = None
+    systems: list[str] | None = None
+    refers_to: str | None = None
+
+
+class AdoptionRule(_Strict):
+    """When a resource of another system becomes a record of concept ``as``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    resource: str
+    as_: str = Field(alias="as")
+    always: bool = False
+    when_any: list[AdoptionCondition] = Field(default_factory=list)
+    otherwise: str | None = None  # the reason counted for a resource no condition accepts
+
+
+class InboundFile(_Strict):
+    adopt: list[AdoptionRule]

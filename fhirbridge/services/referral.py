@@ -8,11 +8,26 @@ Task ``requested``); ``change_task_status`` makes the moves Gravity leaves to th
 ``entered-in-error``). A move only the performer may make, or one the R4 Task machine forbids, is
 refused with ``ReferralTransitionRefused`` (field ``task_status``) and writes nothing.
 
-Performer side: their Task updates arrive through a pull or a subscription notification; the
-sync layer checks them (``check_referral_transition(..., by=PERFORMER)``; a rejection, failure
-or cancellation without a reason is recorded as an invalid-transition conflict and never
-applied) and hands every applied change to ``close_referral_loop`` through the pull's
-``after_apply`` extension point (``referral_loop_closer`` builds it). Closing the loop:
+Performer side: their Task updates arrive through a pull or a subscription notification. The
+pull's hooks (``referral_pull_hooks`` builds them) check every tracker move with
+``ReferralTransitionGuard`` before it is applied, and hand every applied change to
+``close_referral_loop``.
+
+Checking a tracker move (``check_referral_transition(..., by=PERFORMER)`` at each step): a
+rejection, failure or cancellation without a reason, or a move the machine forbids, is refused
+(recorded as an invalid-transition conflict, never applied). When the status moved further than
+one step since the version we hold (accepted, in progress and completed between two pulls):
+
+- the server's history shows the versions in between (found by version id, never by counting):
+  each step on that path is checked, and the history is believed: a jump it shows as one step
+  is refused;
+- the server keeps no history (or no longer holds our version): the jump is accepted only when
+  a forward path the performer may take leads there through steps that need no reason
+  (``accepted``, ``in-progress``): requested -> completed is accepted (through accepted and
+  in progress), completed -> requested or requested -> rejected without a reason are not. The
+  final step is checked with the reason the server gives.
+
+Closing the loop:
 
 - **completed**: the order becomes ``completed``; the linked goal's achievement status becomes
   ``achieved`` when the referral met a social need and the performer reported what they did
@@ -30,7 +45,8 @@ queued for pushing through the outbox.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -51,20 +67,20 @@ from fhirbridge.domain import (
     TaskStatus,
     TaskTransitionError,
 )
-from fhirbridge.domain.referral import REASON_REQUIRED
-from fhirbridge.mapping.references import PRIMARY_RESOURCE
-from fhirbridge.persistence import Store
+from fhirbridge.domain.referral import REASON_REQUIRED, check_referral_transition
+from fhirbridge.persistence import EntityKind, Store
 from fhirbridge.services import careplan
 from fhirbridge.services.errors import FieldError, NotFound, Rejected, TransitionRefused
+from fhirbridge.sync.pull import AfterApply, InboundChange, PullHooks
 
 __all__ = [
-    "REFERRAL_SYNC_AS",
     "REQUESTER_ORDER_STATUS",
     "SDOH_CATEGORIES",
     "SERVICE_SYSTEMS",
     "LoopClosed",
     "LoopPolicy",
     "NewReferral",
+    "ReferralTransitionGuard",
     "ReferralTransitionRefused",
     "change_task_status",
     "close_referral_loop",
@@ -73,12 +89,10 @@ __all__ = [
     "goal_achievement_after",
     "list_referrals",
     "referral_loop_closer",
+    "referral_pull_hooks",
+    "tracker_move_refusal",
 ]
 
-SERVICE_REQUEST = PRIMARY_RESOURCE["referral"]
-REFERRAL_TASK = "Task"
-REFERRAL_SYNC_AS = (SERVICE_REQUEST, REFERRAL_TASK)
-ORDER_SYNC_AS = (SERVICE_REQUEST,)
 _KIND = "referral"
 
 # Gravity SDOHCC ValueSet SDOHCategory (code system alias ``sdohcc``): code -> display.
@@ -206,11 +220,11 @@ def create_referral(*, store: Store, new: NewReferral) -> Referral:
         care_plan_id=new.care_plan_id,
         task_status=TaskStatus.REQUESTED,
     )
-    store.save(referral, sync_as=REFERRAL_SYNC_AS)
+    store.save(referral)
     if new.care_plan_id is not None:
         plan = store.care_plans.require(new.care_plan_id)
         plan.referral_ids.append(referral.id)
-        store.save(plan, sync_as=careplan.CARE_PLAN_SYNC_AS)
+        store.save(plan)
     return referral
 
 
@@ -246,7 +260,7 @@ def change_task_status(
         rule = str(error).split(": ", 1)[-1]
         raise ReferralTransitionRefused(referral_id, error.current, error.target, rule) from error
     referral.status = REQUESTER_ORDER_STATUS.get(target, referral.status)
-    store.save(referral, sync_as=REFERRAL_SYNC_AS)
+    store.save(referral)
     return referral
 
 
@@ -273,9 +287,7 @@ def close_referral_loop(
     return None
 
 
-def referral_loop_closer(
-    *, clock: Callable[[], datetime], policy: LoopPolicy
-) -> Callable[[Store, Any, Any], None]:
+def referral_loop_closer(*, clock: Callable[[], datetime], policy: LoopPolicy) -> AfterApply:
     """``close_referral_loop`` in the shape of the pull's ``after_apply`` extension point."""
 
     def after_apply(store: Store, before: Any, after: Any) -> None:
@@ -284,10 +296,89 @@ def referral_loop_closer(
     return after_apply
 
 
+def referral_pull_hooks(*, clock: Callable[[], datetime], policy: LoopPolicy) -> PullHooks:
+    """What referrals add to the pull and to notifications: the tracker-move check and the
+    loop closer (see module doc)."""
+    return PullHooks(
+        guards=(ReferralTransitionGuard(),),
+        after_apply=referral_loop_closer(clock=clock, policy=policy),
+    )
+
+
+class ReferralTransitionGuard:
+    """The pull's inbound guard for referral trackers (see module doc)."""
+
+    def wants_path(self, before: Any, after: Any) -> bool:
+        if not _tracker_moved(before, after):
+            return False
+        step = [(after.task_status, after.task_status_reason)]
+        return tracker_move_refusal(before.task_status, step) is not None
+
+    def refusal(self, change: InboundChange) -> str | None:
+        before, after = change.before, change.after
+        if not _tracker_moved(before, after):
+            return None
+        final = (after.task_status, after.task_status_reason)
+        refused = tracker_move_refusal(before.task_status, [final])
+        if refused is None:
+            return None
+        if change.path is None:
+            # No history to show the steps in between: the documented rule for such servers.
+            return refused if _forward_path(before.task_status, final) is None else None
+        steps = [(r.task_status, r.task_status_reason) for r in change.path if _is_referral(r)]
+        return tracker_move_refusal(before.task_status, [*steps, final]) if steps else refused
+
+
+def tracker_move_refusal(
+    current: TaskStatus, steps: Sequence[tuple[TaskStatus, str | None]]
+) -> str | None:
+    """Why the performer may not move a tracker from ``current`` through ``steps`` (status,
+    reason) one after the other; None when every step is allowed."""
+    status = current
+    for target, reason in steps:
+        try:
+            check_referral_transition(status, target, by=Party.PERFORMER, reason=reason)
+        except TaskTransitionError as error:
+            return str(error)
+        status = target
+    return None
+
+
+# Steps a performer may take unseen: they need no reason, so a missing version hides nothing.
+_SILENT_STEPS = (TaskStatus.ACCEPTED, TaskStatus.IN_PROGRESS)
+
+
+def _forward_path(
+    current: TaskStatus, final: tuple[TaskStatus, str | None]
+) -> list[TaskStatus] | None:
+    """The shortest performer path from ``current`` to ``final`` through silent steps, or None."""
+    queue: deque[list[TaskStatus]] = deque([[]])
+    while queue:
+        path = queue.popleft()
+        at = path[-1] if path else current
+        steps = [(s, None) for s in path]
+        if tracker_move_refusal(current, [*steps, final]) is None:
+            return path
+        for step in _SILENT_STEPS:
+            fresh = step not in path and step != current
+            if fresh and tracker_move_refusal(at, [(step, None)]) is None:
+                queue.append([*path, step])
+    return None
+
+
+def _is_referral(record: Any) -> bool:
+    return isinstance(record, Referral)
+
+
+def _tracker_moved(before: Any, after: Any) -> bool:
+    return _is_referral(before) and _is_referral(after) and before.task_status != after.task_status
+
+
 def _completed(store: Store, referral: Referral, now: datetime, policy: LoopPolicy) -> LoopClosed:
     if referral.status not in _CLOSED_ORDERS:
         referral.status = ReferralStatus.COMPLETED
-        store.save(referral, sync_as=ORDER_SYNC_AS)
+        # Only the order: the tracker (every other resource of a referral) is the performer's.
+        store.save(referral, skip=store.sync_targets(EntityKind.REFERRAL)[1:])
     achievement = None
     if referral.goal_id is not None:
         goal = store.goals.get(referral.goal_id)

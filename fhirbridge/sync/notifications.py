@@ -22,7 +22,13 @@ from typing import Any
 
 from fhirbridge.fhir import FhirClient
 from fhirbridge.mapping.loader import Mappings
-from fhirbridge.sync.pull import AfterApply, Clock, InboundResult, Sessions, receive_resources
+from fhirbridge.sync.pull import (
+    Clock,
+    InboundResult,
+    PullHooks,
+    Sessions,
+    receive_resources,
+)
 from fhirbridge.sync.references import split_reference
 
 __all__ = [
@@ -222,10 +228,10 @@ async def apply_notification(
     mappings: Mappings,
     identifier_system: str,
     now: Clock,
-    after_apply: AfterApply | None = None,
+    hooks: PullHooks | None = None,
 ) -> NotificationReport:
     """Parse ``bundle``, read each id-only focus from the server, and apply every focus
-    resource with the pull's rules (``after_apply`` as in ``pull_changes``). Handshakes and
+    resource with the pull's rules (``hooks`` as in ``pull_changes``). Handshakes and
     heartbeats change nothing."""
     notification = parse_notification(bundle)
     report = NotificationReport(notification)
@@ -247,7 +253,7 @@ async def apply_notification(
             mappings=mappings,
             identifier_system=identifier_system,
             now=now,
-            after_apply=after_apply,
+            hooks=hooks,
         )
     return report
 

@@ -19,12 +19,18 @@ subscription notifications share:
   last sync was based on, the comparison is three-way: a field only the server changed is
   applied even then, and only fields both sides changed are disputed. The rule for "nobody
   changed it here": the server copy is newer than anything we hold, so it wins.
-* **Allowed?** A referral Task status moved by the performer must pass the Gravity / R4 Task
-  machine (``check_referral_transition(..., by=Party.PERFORMER)``). When the status jumped over
-  versions we did not see (accepted, in progress and completed between two pulls), the
-  intermediate versions are read from the server's history and each step is checked. A move
-  the machine forbids becomes an ``invalid-transition`` conflict and nothing of that version
-  is applied.
+* **Allowed?** Inbound guards (``PullHooks.guards``, supplied by the service layer: the
+  referral service checks Gravity Task moves) judge each change before it is applied, with the
+  local record before it, the record as it would be saved, the resource, and when a guard asks
+  for it the *path*: the versions the server made between the one we hold and this one, read
+  from the instance ``_history`` (found by version id equality, oldest first by
+  ``meta.lastUpdated``; version ids are opaque and never counted or compared as numbers). The
+  path is ``None`` when the server cannot tell: its CapabilityStatement lists the type without
+  ``history-instance``, it answers 404/405/410/501, or its history no longer holds the version
+  we hold. A guard that refuses names its reason; the change becomes an ``invalid-transition``
+  conflict and nothing of that version is applied.
+* **Stale?** A resource whose ``meta.lastUpdated`` is older than the server copy we hold (a late
+  notification) is skipped; version ids say nothing about order.
 
 Applied changes are saved without an outbox entry for the resource they came from (the server
 already has them); another resource of the same record that carries a changed field (a
@@ -33,12 +39,14 @@ to the server's version, content hash and JSON, so the next push is based on it.
 conflict is open the link stays where it was: a push based on it is refused with 412 rather
 than overwriting what the other side wrote.
 
-**Extension point.** ``after_apply(store, before, after)``, when given, is called for every
-applied change with the local record before and after it, in the same unit of work: whatever
-it saves (and queues for pushing) commits or rolls back together with the change. The service
-layer uses it to close the referral loop (``fhirbridge.services.referral``); sync itself knows
-nothing of what it does, so the dependency points from services to sync, never back. Changes
-held back (conflicts, invalid transitions) are not passed to it.
+**Extension points** (``PullHooks``, passed to ``pull_changes``, ``receive_resources`` and
+``fhirbridge.sync.notifications.apply_notification``): ``guards`` as above, and
+``after_apply(store, before, after)``, called for every applied change with the local record
+before and after it, in the same unit of work: whatever it saves (and queues for pushing)
+commits or rolls back together with the change. The service layer uses them for referrals
+(``fhirbridge.services.referral.referral_pull_hooks``); sync itself knows nothing of what they
+do, so the dependency points from services to sync, never back. Changes held back (conflicts,
+refused changes) are not passed to ``after_apply``.
 
 The cursor of each page is saved in the unit of work of that page's changes. Search pages
 that are not sorted by ``_lastUpdated`` (the server ignored ``_sort``) only move the cursor
@@ -54,14 +62,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from fhirbridge.domain import Party, Referral, TaskStatus, TaskTransitionError
-from fhirbridge.domain.referral import check_referral_transition
-from fhirbridge.fhir import FhirClient, Gone, NotFound
+from fhirbridge.fhir import FhirClient, FhirError, Gone, NotFound, StatusError, Support
 from fhirbridge.mapping.context import MappingContext, MappingError
 from fhirbridge.mapping.engine import ResourceMapping, apply_resource
 from fhirbridge.mapping.loader import Mappings
@@ -74,14 +80,17 @@ from fhirbridge.persistence import (
     SyncTarget,
     unit_of_work,
 )
+from fhirbridge.sync.links import content_hash
 from fhirbridge.sync.references import LinkReferences
-from fhirbridge.sync.worker import content_hash
 
 __all__ = [
     "MIN_TASK_PULL_INTERVAL",
     "AfterApply",
+    "InboundChange",
+    "InboundGuard",
     "InboundOutcome",
     "InboundResult",
+    "PullHooks",
     "PullIntervalTooShort",
     "PullReport",
     "PullSchedule",
@@ -100,8 +109,43 @@ AfterApply = Callable[[Store, Any, Any], None]
 MIN_TASK_PULL_INTERVAL = timedelta(minutes=15)
 DEFAULT_PULL_INTERVAL = timedelta(minutes=60)
 _MAX_RESTARTS = 3  # shifted pages: search again at most this often, then wait for next pull
-_REFERRAL_TASK = ("referral", "Task")
-_TRANSITION_FIELDS = ("task_status", "task_status_reason")
+# Answers of a server that keeps no history for a resource (or will not show it).
+_NO_HISTORY_STATUSES = frozenset({404, 405, 410, 501})
+
+
+@dataclass(frozen=True)
+class InboundChange:
+    """One inbound change as a guard sees it, before anything is saved."""
+
+    store: Store
+    before: Any  # the local record
+    after: Any  # the record as it would be saved
+    resource: Mapping[str, Any]  # the server's version
+    changed: tuple[str, ...]  # domain fields that differ between before and the server's version
+    # The records the server's versions between the one we hold and this one read as, oldest
+    # first; () when none or no guard asked for them; None when the server cannot tell.
+    path: tuple[Any, ...] | None = ()
+
+
+class InboundGuard(Protocol):
+    """A rule an inbound change must pass before it is applied (see module doc)."""
+
+    def wants_path(self, before: Any, after: Any) -> bool:
+        """Whether judging this change needs the versions the server made in between (read
+        from the server's history before the change is judged)."""
+        ...
+
+    def refusal(self, change: InboundChange) -> str | None:
+        """None to let the change through, else why it is refused."""
+        ...
+
+
+@dataclass(frozen=True)
+class PullHooks:
+    """What the service layer adds to the generic pull (see module doc)."""
+
+    guards: tuple[InboundGuard, ...] = ()
+    after_apply: AfterApply | None = None
 
 
 class PullIntervalTooShort(ValueError):
@@ -209,7 +253,7 @@ async def pull_changes(
     resource_types: Sequence[str],
     now: Clock,
     page_size: int = 100,
-    after_apply: AfterApply | None = None,
+    hooks: PullHooks | None = None,
 ) -> PullReport:
     """Fetch what changed on the server since the last pull and apply it (see module doc)."""
     unmapped = [t for t in resource_types if not any(m.resource == t for m in mappings.resources)]
@@ -223,7 +267,7 @@ async def pull_changes(
         mappings=mappings,
         identifier_system=identifier_system,
         now=now,
-        after_apply=after_apply,
+        hooks=hooks or PullHooks(),
     )
     for resource_type in resource_types:
         await _pull_type(client, sessions, receiver, resource_type, page_size, report)
@@ -393,7 +437,7 @@ async def receive_resources(
     mappings: Mappings,
     identifier_system: str,
     now: Clock,
-    after_apply: AfterApply | None = None,
+    hooks: PullHooks | None = None,
 ) -> list[InboundResult]:
     """Apply server resources (from a search page or a notification) to our records, in one
     unit of work; the same rules as a pull (see module doc)."""
@@ -402,15 +446,9 @@ async def receive_resources(
         mappings=mappings,
         identifier_system=identifier_system,
         now=now,
-        after_apply=after_apply,
+        hooks=hooks or PullHooks(),
     )
     return await receiver.receive(sessions, list(resources), cursor=None)
-
-
-@dataclass(frozen=True)
-class _Step:
-    status: str | None
-    reason: str | None
 
 
 class _Receiver:
@@ -421,13 +459,13 @@ class _Receiver:
         mappings: Mappings,
         identifier_system: str,
         now: Clock,
-        after_apply: AfterApply | None = None,
+        hooks: PullHooks,
     ) -> None:
         self._client = client
         self._mappings = mappings
         self._system = identifier_system
         self._now = now
-        self._after_apply = after_apply
+        self._hooks = hooks
 
     async def receive(
         self,
@@ -437,11 +475,11 @@ class _Receiver:
         cursor: tuple[str, str] | None,
     ) -> list[InboundResult]:
         # Server reads happen before the unit of work, which then stays short.
-        paths = await self._status_paths(sessions, resources)
+        paths = await self._paths(sessions, resources)
         with unit_of_work(sessions) as session:
             store = Store(session, clock=self._now)
             busy = _pushes_waiting(store)
-            results = [self._receive(store, r, paths.get(_key(r)), busy) for r in resources]
+            results = [self._receive(store, r, paths.get(_key(r), []), busy) for r in resources]
             if cursor is not None:
                 store.cursors.set(*cursor)
         return results
@@ -476,43 +514,72 @@ class _Receiver:
                     return mapping, target, store.fhir_links.get(target)
         return None
 
-    # -- history of a referral Task --------------------------------------------------------
+    # -- the path between the version we hold and this one ------------------------------
 
-    async def _status_paths(
+    async def _paths(
         self, sessions: Sessions, resources: list[dict[str, Any]]
-    ) -> dict[str, list[_Step] | None]:
-        """For referral Tasks whose status jumped further than one allowed step since the
-        version we hold: the statuses of the versions in between, oldest first (``None`` when
-        the server keeps no history)."""
-        wanted: list[tuple[str, list[str]]] = []
+    ) -> dict[str, list[dict[str, Any]] | None]:
+        """For each resource a guard wants the path of: the server's versions strictly between
+        the one we hold and this one, oldest first (``None`` when the server cannot tell)."""
+        if not self._hooks.guards:
+            return {}
+        wanted: list[tuple[dict[str, Any], FhirLink]] = []
         with sessions() as session:
             store = Store(session)
             for resource in resources:
-                found = self.identify(store, resource) if resource.get("resourceType") else None
-                if found is None or (found[0].concept, found[0].resource) != _REFERRAL_TASK:
+                found = self.identify(store, resource)
+                if found is None:
                     continue
-                link, referral = found[2], store.referrals.get(found[1].local_id)
-                if link is None or referral is None or link.version_id is None:
+                mapping, target, link = found
+                version = _meta(resource, "versionId")
+                if link is None or link.version_id in (None, version) or _older(resource, link):
                     continue
-                final = _Step(resource.get("status"), _status_reason(resource))
-                if _path_error(referral.task_status, [final]) is None:
+                local = store.repository(target.entity_kind).get(target.local_id)
+                if local is None:
                     continue
-                between = _versions_between(link.version_id, _meta(resource, "versionId"))
-                if between:
-                    wanted.append((str(resource["id"]), between))
-        paths: dict[str, list[_Step] | None] = {}
-        for server_id, versions in wanted:
-            steps: list[_Step] | None = []
-            for version in versions:
+                ctx = MappingContext(
+                    self._system, LinkReferences(store), self._mappings.terminology
+                )
                 try:
-                    older = (await self._client.vread("Task", server_id, version)).resource or {}
-                except (NotFound, Gone):
-                    steps = None
-                    break
-                assert steps is not None
-                steps.append(_Step(older.get("status"), _status_reason(older)))
-            paths[f"Task/{server_id}"] = steps
-        return paths
+                    remote = apply_resource(local, mapping, resource, ctx)
+                except MappingError:
+                    continue  # reported as unreadable when it is received
+                if any(g.wants_path(local, remote) for g in self._hooks.guards):
+                    wanted.append((resource, link))
+        return {_key(r): await self._between(r, link) for r, link in wanted}
+
+    async def _between(
+        self, resource: Mapping[str, Any], link: FhirLink
+    ) -> list[dict[str, Any]] | None:
+        rtype, rid = str(resource["resourceType"]), str(resource["id"])
+        if await self._history_unsupported(rtype):
+            return None
+        held, current = link.version_id, _meta(resource, "versionId")
+        since = _meta(link.server_json, "lastUpdated") if link.server_json else None
+        try:
+            versions = await self._client.history(rtype, rid, since=since)
+            ids = [_meta(v, "versionId") for v in versions]
+            if held not in ids and since is not None:
+                # R4 says _since includes that instant; a server that excludes it loses ours.
+                versions = await self._client.history(rtype, rid)
+                ids = [_meta(v, "versionId") for v in versions]
+        except (NotFound, Gone):
+            return None
+        except StatusError as error:
+            if error.status in _NO_HISTORY_STATUSES:
+                return None
+            raise
+        if held not in ids or current not in ids:
+            return None  # the history no longer reaches back to our version
+        first, last = ids.index(held), ids.index(current)
+        return versions[first + 1 : last] if first < last else None
+
+    async def _history_unsupported(self, resource_type: str) -> bool:
+        try:
+            capabilities = await self._client.capabilities()
+        except FhirError:
+            return False  # no statement to go by: ask for the history and let the server say
+        return capabilities.supports(resource_type, "history-instance") is Support.UNSUPPORTED
 
     # -- deciding -------------------------------------------------------------------------
 
@@ -520,7 +587,7 @@ class _Receiver:
         self,
         store: Store,
         resource: dict[str, Any],
-        path: list[_Step] | None,
+        path: list[dict[str, Any]] | None,
         busy: set[SyncTarget],
     ) -> InboundResult:
         reference = _key(resource)
@@ -552,30 +619,6 @@ class _Receiver:
             link_server_copy(store, target, resource, now=self._now(), content=True)
             return InboundResult(reference, InboundOutcome.UNCHANGED, target)
 
-        if (mapping.concept, mapping.resource) == _REFERRAL_TASK and "task_status" in changed:
-            assert isinstance(local, Referral)
-            final = _Step(resource.get("status"), _status_reason(resource))
-            error = _path_error(local.task_status, [final])
-            if error is not None and path:
-                error = _path_error(local.task_status, [*path, final])
-            if error is not None:
-                held = tuple(f for f in changed if f in mapping.remote_fields)
-                conflict_id = store.conflicts.record(
-                    target=target,
-                    reason=ConflictReason.INVALID_TRANSITION.value,
-                    fields=held or _TRANSITION_FIELDS[:1],
-                    local=local_resource(local, mapping, ctx, link),
-                    remote=resource,
-                )
-                return InboundResult(
-                    reference,
-                    InboundOutcome.INVALID_TRANSITION,
-                    target,
-                    disputed=held,
-                    conflict_id=conflict_id,
-                    error=str(error),
-                )
-
         ours_changed_too = target in busy or store.conflicts.open_for(target) is not None
         take: list[str] = []
         disputed: list[str] = []
@@ -591,11 +634,31 @@ class _Receiver:
             else:
                 disputed.append(name)
         merged = merge_fields(local, remote, take, keep=disputed)
+
+        refusal = self._refusal(store, local, merged, resource, changed, path, mapping, ctx)
+        if refusal is not None:
+            held = tuple(take) or tuple(changed)
+            conflict_id = store.conflicts.record(
+                target=target,
+                reason=ConflictReason.INVALID_TRANSITION.value,
+                fields=list(held),
+                local=local_resource(local, mapping, ctx, link),
+                remote=resource,
+            )
+            return InboundResult(
+                reference,
+                InboundOutcome.INVALID_TRANSITION,
+                target,
+                disputed=held,
+                conflict_id=conflict_id,
+                error=refusal,
+            )
+
         applied = tuple(f for f in take if f.split(".")[0] not in _heads(disputed))
         if applied:
             save_record_from_server(store, merged, mapping, applied, self._mappings)
-            if self._after_apply is not None:
-                self._after_apply(store, local, merged)
+            if self._hooks.after_apply is not None:
+                self._hooks.after_apply(store, local, merged)
         if not disputed:
             link_server_copy(store, target, resource, now=self._now(), content=True)
             return InboundResult(reference, InboundOutcome.APPLIED, target, applied=applied)
@@ -614,6 +677,33 @@ class _Receiver:
             disputed=tuple(disputed),
             conflict_id=conflict_id,
         )
+
+    def _refusal(
+        self,
+        store: Store,
+        local: Any,
+        merged: Any,
+        resource: dict[str, Any],
+        changed: Sequence[str],
+        path: list[dict[str, Any]] | None,
+        mapping: ResourceMapping,
+        ctx: MappingContext,
+    ) -> str | None:
+        """The first guard's reason to refuse this change, if any (see module doc)."""
+        if not self._hooks.guards:
+            return None
+        records: tuple[Any, ...] | None = None
+        if path is not None:
+            try:
+                records = tuple(apply_resource(local, mapping, v, ctx) for v in path)
+            except MappingError:
+                records = None  # a version in between we cannot read tells us nothing
+        change = InboundChange(store, local, merged, resource, tuple(changed), records)
+        for guard in self._hooks.guards:
+            reason = guard.refusal(change)
+            if reason is not None:
+                return reason
+        return None
 
 
 # -- shared with conflict resolution -------------------------------------------------------
@@ -713,37 +803,9 @@ def _value(record: Any, dotted: str) -> Any:
     return value
 
 
-def _status_reason(resource: Mapping[str, Any]) -> str | None:
-    text = (resource.get("statusReason") or {}).get("text")
-    return text if isinstance(text, str) else None
-
-
-def _path_error(current: TaskStatus, steps: Sequence[_Step]) -> TaskTransitionError | None:
-    status = current
-    for step in steps:
-        try:
-            target = TaskStatus(str(step.status))
-        except ValueError:
-            return TaskTransitionError(status, status, reason=f"unknown status {step.status!r}")
-        try:
-            check_referral_transition(status, target, by=Party.PERFORMER, reason=step.reason)
-        except TaskTransitionError as exc:
-            return exc
-        status = target
-    return None
-
-
-def _versions_between(held: str, current: str | None) -> list[str]:
-    """Version ids strictly between two numeric versions (most servers count 1, 2, 3...)."""
-    if current is None or not (held.isdigit() and current.isdigit()):
-        return []
-    return [str(v) for v in range(int(held) + 1, int(current))]
-
-
 def _older(resource: Mapping[str, Any], link: FhirLink) -> bool:
-    version, held = _meta(resource, "versionId"), link.version_id
-    if version is not None and held is not None and version.isdigit() and held.isdigit():
-        return int(version) < int(held)
+    """Whether ``resource`` is older than the server copy we hold, by ``meta.lastUpdated``
+    (version ids are opaque: they say nothing about order)."""
     if link.server_json is None:
         return False
     mine, theirs = _last_updated(link.server_json), _last_updated(resource)

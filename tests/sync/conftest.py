@@ -35,19 +35,22 @@ from fhirbridge.persistence import (
     Store,
     SyncTarget,
     make_engine,
-    make_session_factory,
     migrate,
     unit_of_work,
 )
 from fhirbridge.persistence.scratch import DatabaseUnavailable, scratch_database, sqlite_url
 from fhirbridge.services.caseload import store_caseload
-from fhirbridge.sync.pull import PullReport, pull_changes
+from fhirbridge.services.referral import ReferralTransitionGuard
+from fhirbridge.sync.pull import PullHooks, PullReport, pull_changes
 from fhirbridge.sync.worker import SyncWorker
 from tests.conftest import POSTGRES_URL
+from tests.sessions import session_factory
 
 SYNC_FIXTURES = PROJECT_ROOT / "fixtures" / "sync"
 FHIR_JSON = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
 _MAPPINGS: list[Mappings] = []
+# The referral service's tracker check, without closing loops (the workflow tests do that).
+REFERRAL_GUARDS = PullHooks(guards=(ReferralTransitionGuard(),))
 
 
 def load_sync_mappings() -> Mappings:
@@ -85,9 +88,16 @@ class SyncWorld:
             outbox = Store(session).outbox
             return [entry for state in states for entry in outbox.in_state(state)]
 
-    def pull(self, *resource_types: str, page_size: int = 100) -> PullReport:
+    def pull(
+        self,
+        *resource_types: str,
+        page_size: int = 100,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> PullReport:
+        """Pull with the referral guards; ``transport`` stands between us and the server."""
+
         async def go() -> PullReport:
-            async with FhirClient(self.base_url, max_retries=0) as client:
+            async with FhirClient(self.base_url, max_retries=0, transport=transport) as client:
                 return await pull_changes(
                     client=client,
                     sessions=self.sessions,
@@ -96,6 +106,7 @@ class SyncWorld:
                     resource_types=resource_types,
                     now=now,
                     page_size=page_size,
+                    hooks=REFERRAL_GUARDS,
                 )
 
         return anyio.run(go)
@@ -151,10 +162,10 @@ def _push_demo(url: str, server: LocalFhirServer, system: str) -> None:
     mappings = load_mappings(PROJECT_ROOT / "mappings")
     migrate(url)
     engine = make_engine(url)
-    sessions = make_session_factory(engine)
+    sessions = session_factory(engine)
     with unit_of_work(sessions) as session:
         caseload = load_caseload(PROJECT_ROOT / "fixtures" / "demo" / "caseload.yaml")
-        store_caseload(store=Store(session), caseload=caseload, mappings=mappings)
+        store_caseload(store=Store(session), caseload=caseload)
 
     async def go() -> None:
         async with FhirClient(server.base_url) as client:
@@ -198,5 +209,5 @@ def sync_world(
             base_url=fhir_server.base_url,
             system=system,
             mappings=load_sync_mappings(),
-            sessions=make_session_factory(engine),
+            sessions=session_factory(engine),
         )

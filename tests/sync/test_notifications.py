@@ -19,7 +19,14 @@ from fhirbridge.sync.notifications import (
     parse_notification,
 )
 from fhirbridge.sync.pull import InboundOutcome
-from tests.sync.conftest import SYNC_FIXTURES, SyncWorld, notification_fixture, now
+from tests.sync.conftest import (
+    REFERRAL_GUARDS,
+    SYNC_FIXTURES,
+    SyncWorld,
+    notification_fixture,
+    now,
+    performer_updates,
+)
 
 MALFORMED = sorted((SYNC_FIXTURES / "notifications" / "malformed").glob("*.json"))
 
@@ -84,6 +91,7 @@ def _apply(world: SyncWorld, bundle: dict[str, Any]) -> NotificationReport:
                 mappings=world.mappings,
                 identifier_system=world.system,
                 now=now,
+                hooks=REFERRAL_GUARDS,
             )
 
     return anyio.run(go)
@@ -115,6 +123,21 @@ def test_an_id_only_event_is_read_from_the_server_and_applied(sync_world: SyncWo
 
 
 @pytest.mark.integration
+def test_a_notified_move_the_guards_refuse_is_not_applied(sync_world: SyncWorld) -> None:
+    jumped = sync_world.edit(
+        EntityKind.REFERRAL, "r-1001-food", "Task", performer_updates()["jump_to_completed"]
+    )
+    bundle = _about(notification_fixture("event-id-only.json"), f"Task/{jumped['id']}")
+
+    report = _apply(sync_world, bundle)
+
+    assert [r.outcome for r in report.results] == [InboundOutcome.INVALID_TRANSITION]
+    assert sync_world.record(EntityKind.REFERRAL, "r-1001-food").task_status is (
+        TaskStatus.REQUESTED
+    )
+
+
+@pytest.mark.integration
 def test_a_full_resource_event_is_applied_without_reading(sync_world: SyncWorld) -> None:
     accepted = sync_world.edit(EntityKind.REFERRAL, "r-1001-food", "Task", {"status": "accepted"})
     bundle = notification_fixture("event-full-resource.json")
@@ -135,6 +158,24 @@ def test_a_notification_of_our_own_write_is_an_echo(sync_world: SyncWorld) -> No
     report = _apply(sync_world, bundle)
 
     assert [r.outcome for r in report.results] == [InboundOutcome.ECHO]
+
+
+@pytest.mark.integration
+def test_a_late_notification_of_an_older_version_is_stale(sync_world: SyncWorld) -> None:
+    older = sync_world.server_copy(EntityKind.REFERRAL, "r-1001-food", "Task")
+    sync_world.edit(EntityKind.REFERRAL, "r-1001-food", "Task", {"status": "accepted"})
+    sync_world.pull("Task")
+    bundle = notification_fixture("event-full-resource.json")
+    bundle["entry"][1]["resource"] = older
+    status = bundle["entry"][0]["resource"]["parameter"]
+    status[-1]["part"][2]["valueReference"]["reference"] = f"Task/{older['id']}"
+
+    report = _apply(sync_world, bundle)
+
+    assert [r.outcome for r in report.results] == [InboundOutcome.STALE]
+    assert sync_world.record(EntityKind.REFERRAL, "r-1001-food").task_status is (
+        TaskStatus.ACCEPTED
+    )
 
 
 @pytest.mark.integration

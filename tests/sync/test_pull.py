@@ -143,7 +143,7 @@ def _change_title_locally(world: SyncWorld, plan_id: str, title: str) -> None:
         store = Store(session)
         plan = store.care_plans.require(plan_id)
         plan.title = title
-        store.save(plan, sync_as=["CarePlan"])
+        store.save(plan)
 
 
 @pytest.mark.parametrize("sync_world", ["sqlite", "postgresql"], indirect=True)

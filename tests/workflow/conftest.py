@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,11 +35,10 @@ from fhirbridge.persistence import (
     Store,
     SyncTarget,
     make_engine,
-    make_session_factory,
     unit_of_work,
 )
 from fhirbridge.persistence.scratch import scratch_database
-from fhirbridge.services.referral import LoopPolicy, referral_loop_closer
+from fhirbridge.services.referral import LoopPolicy, referral_pull_hooks
 from fhirbridge.sync.pull import PullReport, pull_changes
 from fhirbridge.sync.worker import PushStats, SyncWorker
 from tests.api.support import (
@@ -52,6 +52,9 @@ from tests.api.support import (
     write_jwks,
 )
 from tests.conftest import POSTGRES_URL
+from tests.servers.fixtures import StrictServerFactory
+from tests.servers.strict import Quirks
+from tests.sessions import session_factory
 
 WORKFLOW = PROJECT_ROOT / "fixtures" / "workflow"
 FHIR_JSON = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
@@ -109,7 +112,7 @@ class ReferralLoop:
         return anyio.run(go)
 
     def pull(self) -> PullReport:
-        closer = referral_loop_closer(
+        hooks = referral_pull_hooks(
             clock=self.clock, policy=LoopPolicy(follow_up_days=FOLLOW_UP_DAYS)
         )
 
@@ -122,7 +125,7 @@ class ReferralLoop:
                     identifier_system=self.system,
                     resource_types=["Task"],
                     now=lambda: datetime.now(UTC),
-                    after_apply=closer,
+                    hooks=hooks,
                 )
 
         return anyio.run(go)
@@ -176,14 +179,12 @@ def loop_tokens(tmp_path_factory: pytest.TempPathFactory) -> tuple[Tokens, Path]
     return Tokens(key), jwks
 
 
-@pytest.fixture
-def loop(
-    tmp_path: Path,
-    fhir_server: LocalFhirServer,
-    loop_mappings: Mappings,
-    loop_tokens: tuple[Tokens, Path],
+@contextmanager
+def referral_loop(
+    tmp_path: Path, base_url: str, mappings: Mappings, tokens: tuple[Tokens, Path]
 ) -> Iterator[ReferralLoop]:
-    tokens, jwks = loop_tokens
+    """Our side on a scratch database, talking to the FHIR server at ``base_url``."""
+    token_maker, jwks = tokens
     system = f"urn:fhirbridge:test-workflow-{uuid.uuid4().hex[:12]}"
     clock = FakeClock()
     with scratch_database("sqlite", workdir=tmp_path, postgres_url=POSTGRES_URL) as url:
@@ -194,19 +195,53 @@ def loop(
             jwt_audience=AUDIENCE,
             jwt_issuer=ISSUER,
             identifier_system=system,
-            fhir_base_url=fhir_server.base_url,
+            fhir_base_url=base_url,
         )
         engine = make_engine(url)
         try:
             with TestClient(create_app(settings, clock=clock)) as api:
                 yield ReferralLoop(
                     api=api,
-                    headers=tokens.headers(**care_manager()),
-                    base_url=fhir_server.base_url,
+                    headers=token_maker.headers(**care_manager()),
+                    base_url=base_url,
                     system=system,
-                    mappings=loop_mappings,
-                    sessions=make_session_factory(engine),
+                    mappings=mappings,
+                    sessions=session_factory(engine),
                     clock=clock,
                 )
         finally:
             engine.dispose()
+
+
+@pytest.fixture
+def loop(
+    tmp_path: Path,
+    fhir_server: LocalFhirServer,
+    loop_mappings: Mappings,
+    loop_tokens: tuple[Tokens, Path],
+) -> Iterator[ReferralLoop]:
+    with referral_loop(tmp_path, fhir_server.base_url, loop_mappings, loop_tokens) as played:
+        yield played
+
+
+# Only opaque version ids: the other strict behaviours are tested where they matter.
+OPAQUE_VERSIONS = Quirks(
+    opaque_versions=True,
+    max_transaction_entries=None,
+    max_transaction_updates=None,
+    referential_integrity=False,
+)
+
+
+@pytest.fixture
+def opaque_loop(
+    tmp_path: Path,
+    fhir_server: LocalFhirServer,
+    strict_server_factory: StrictServerFactory,
+    loop_mappings: Mappings,
+    loop_tokens: tuple[Tokens, Path],
+) -> Iterator[ReferralLoop]:
+    """The loop against a server whose version ids are UUIDs (the strict proxy over sekmet)."""
+    server = strict_server_factory(OPAQUE_VERSIONS, upstream=fhir_server)
+    with referral_loop(tmp_path, server.base_url, loop_mappings, loop_tokens) as played:
+        yield played

@@ -26,12 +26,12 @@ from fhirbridge.persistence import (
     OutboxState,
     Store,
     make_engine,
-    make_session_factory,
     unit_of_work,
 )
 from fhirbridge.persistence.scratch import scratch_database
 from fhirbridge.services.referral import LoopClosed, LoopPolicy, close_referral_loop
 from tests.api.support import load_caseload
+from tests.sessions import session_factory
 
 NOW = datetime(2026, 10, 15, 15, 0, tzinfo=UTC)
 PROVISION_OF_FOOD = Code("snomed", "710925007", "Provision of food")
@@ -43,14 +43,15 @@ def store(tmp_path: Path) -> Iterator[Store]:
         load_caseload(url)
         engine = make_engine(url)
         try:
-            with unit_of_work(make_session_factory(engine)) as session:
+            with unit_of_work(session_factory(engine)) as session:
                 yield Store(session)
         finally:
             engine.dispose()
 
 
 def _referral(store: Store, kind: ReferralKind, goal: GoalLifecycle) -> Referral:
-    store.save(Goal(id="goal-1", patient_id="pat-north-1", lifecycle_status=goal))
+    """A goal and a referral serving it, both as last synced (no outbox entries)."""
+    store.goals.save(Goal(id="goal-1", patient_id="pat-north-1", lifecycle_status=goal))
     referral = Referral(
         id="ref-1",
         status=ReferralStatus.ACTIVE,
@@ -61,8 +62,12 @@ def _referral(store: Store, kind: ReferralKind, goal: GoalLifecycle) -> Referral
         goal_id="goal-1",
         task_status=TaskStatus.IN_PROGRESS,
     )
-    store.save(referral)
+    store.referrals.save(referral)
     return referral
+
+
+def _queued(store: Store) -> set[tuple[str, str]]:
+    return {(e.local_id, e.resource_type) for e in store.outbox.in_state(OutboxState.PENDING)}
 
 
 def _close(store: Store, before: Referral, **changes: Any) -> LoopClosed | None:
@@ -101,10 +106,10 @@ def test_a_goal_already_closed_is_left_alone(store: Store) -> None:
 
 def test_a_completion_queues_the_order_goal_and_follow_up_for_pushing(store: Store) -> None:
     before = _referral(store, ReferralKind.SOCIAL_NEED, GoalLifecycle.ACTIVE)
+    waiting = _queued(store)  # the caseload as loaded
     closed = _close(store, before, task_status=TaskStatus.COMPLETED, outcomes=[PROVISION_OF_FOOD])
     assert closed is not None
-    queued = {(e.local_id, e.resource_type) for e in store.outbox.in_state(OutboxState.PENDING)}
-    assert queued == {
+    assert _queued(store) - waiting == {
         ("ref-1", "ServiceRequest"),
         ("goal-1", "Goal"),
         (closed.follow_up_task_id, "Task"),
