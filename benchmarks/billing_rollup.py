@@ -29,6 +29,8 @@ from sqlalchemy import Engine, insert
 from fhirbridge.billing import load_rule_year
 from fhirbridge.billing.aggregate import aggregate_month
 from fhirbridge.billing.report import build_report
+from fhirbridge.config import PROJECT_ROOT
+from fhirbridge.mapping.loader import load_mappings
 from fhirbridge.persistence import make_engine, make_session_factory
 from fhirbridge.persistence.scratch import scratch_database
 from fhirbridge.persistence.tables import (
@@ -161,7 +163,8 @@ def _time(
         _load(engine, rows)
         loaded = time.perf_counter() - started
         rules = load_rule_year(MONTH[0])
-        sessions = make_session_factory(engine)
+        plan = load_mappings(PROJECT_ROOT / "mappings").plan
+        sessions = make_session_factory(engine, sync_plan=plan)
         timings = []
         for _ in range(repeat):
             with sessions() as session:

@@ -37,7 +37,7 @@ BATCH = 1000
 def build(url: str, patients: int) -> None:
     migrate(url)
     engine = make_engine(url)
-    sessions = make_session_factory(engine)
+    sessions = make_session_factory(engine, sync_plan=load_mappings(Settings().mappings_dir).plan)
     with unit_of_work(sessions) as session:
         for member in synthetic_caseload(0).members:
             Store(session).save(member)
@@ -56,9 +56,10 @@ def child(url: str, out: Path) -> None:
     settings = Settings()
     engine = make_engine(url)
     started = time.perf_counter()
+    mappings = load_mappings(settings.mappings_dir)
     report = export_own_data(
-        sessions=make_session_factory(engine),
-        mappings=load_mappings(settings.mappings_dir),
+        sessions=make_session_factory(engine, sync_plan=mappings.plan),
+        mappings=mappings,
         identifier_system=settings.identifier_system,
         folder=out,
         bundle=True,

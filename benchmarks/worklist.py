@@ -28,6 +28,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, insert
 
 from fhirbridge.billing import load_rule_year
+from fhirbridge.config import PROJECT_ROOT
+from fhirbridge.mapping.loader import load_mappings
 from fhirbridge.persistence import Store, make_engine, make_session_factory
 from fhirbridge.persistence.scratch import scratch_database
 from fhirbridge.persistence.tables import (
@@ -179,7 +181,8 @@ def _time(url: str, rows: dict[Any, list[dict[str, Any]]], repeat: int) -> dict[
         _load(engine, rows)
         loaded = time.perf_counter() - started
         rules = load_rule_year(2026)
-        sessions = make_session_factory(engine)
+        plan = load_mappings(PROJECT_ROOT / "mappings").plan
+        sessions = make_session_factory(engine, sync_plan=plan)
         figures: dict[str, Any] = {"load": loaded}
         for label, now in (("mid-month", MID_MONTH), ("month-end", MONTH_END)):
             timings: list[float] = []

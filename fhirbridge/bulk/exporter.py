@@ -44,7 +44,6 @@ from fhirbridge.domain import Program
 from fhirbridge.mapping.context import MappingContext, MappingError, MissingReference
 from fhirbridge.mapping.engine import ResourceMapping
 from fhirbridge.mapping.loader import Mappings
-from fhirbridge.mapping.references import PRIMARY_RESOURCE
 from fhirbridge.persistence import EntityKind, FhirLink, Store, SyncTarget
 from fhirbridge.sync.references import LinkReferences
 
@@ -137,8 +136,7 @@ def exported_id(mapping: ResourceMapping, local_id: str, link: FhirLink | None) 
     """The id a record's resource has in an export (see module doc)."""
     if link is not None:
         return link.server_id
-    primary = PRIMARY_RESOURCE.get(mapping.concept) == mapping.resource
-    wanted = local_id if primary else f"{mapping.identifier_prefix}-{local_id}"
+    wanted = local_id if mapping.primary else f"{mapping.identifier_prefix}-{local_id}"
     if _FHIR_ID.match(wanted):
         return wanted
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{mapping.identifier_prefix}/{local_id}"))
@@ -155,7 +153,7 @@ class _ExportReferences(LinkReferences):
     def reference(self, concept: str, local_id: str) -> str:
         if concept in ("patient", "member"):
             return super().reference(concept, local_id)
-        resource_type = PRIMARY_RESOURCE[concept]
+        resource_type = self._mappings.plan.primary(concept)
         known = self._ids.get((concept, local_id))
         if known is None:
             try:

@@ -6,9 +6,11 @@ or concept fails here, with its path and line, before any record is mapped.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from fhirbridge.datafiles import DataFileError, YamlDocument, parse_model, read_yaml
@@ -55,38 +57,51 @@ def load_mappings(root: Path) -> Mappings:
     if not files:
         raise DataFileError(root / "resources", None, "no resource mappings found")
     documents = [read_yaml(path) for path in files]
-    resources = tuple(_load_resource(raw, terminology) for raw in documents)
+    # Reference rules need the resource type each concept is referenced by, which only the
+    # plan of all files knows; they get a view of this table, filled once the plan is built.
+    primary_resources: dict[str, str] = {}
+    view = MappingProxyType(primary_resources)
+    resources = tuple(_load_resource(raw, terminology, view) for raw in documents)
     seen: dict[tuple[str, str], Path] = {}
     for path, mapping in zip(files, resources, strict=True):
         key = (mapping.concept, mapping.resource)
         if key in seen:
             raise DataFileError(path, 1, f"{key[0]} -> {key[1]} is also mapped in {seen[key]}")
         seen[key] = path
-    return Mappings(terminology, resources, _sync_plan(documents, resources))
+    plan = _sync_plan(documents, resources)
+    primary_resources.update(plan.primary_resources)
+    return Mappings(terminology, resources, plan)
 
 
 def _sync_plan(documents: list[YamlDocument], resources: tuple[ResourceMapping, ...]) -> SyncPlan:
     """The push plan from the files' ``primary:`` and ``after:`` keys (see mapping.plan)."""
-    primaries: dict[str, list[tuple[YamlDocument, ResourceMapping]]] = {}
-    for raw, mapping in zip(documents, resources, strict=True):
-        primaries.setdefault(mapping.concept, [])
-        if mapping.primary:
-            primaries[mapping.concept].append((raw, mapping))
+    files = list(zip(documents, resources, strict=True))
+    by_concept: dict[str, list[tuple[YamlDocument, ResourceMapping]]] = {}
+    for raw, mapping in files:
+        by_concept.setdefault(mapping.concept, []).append((raw, mapping))
     targets: dict[str, tuple[str, ...]] = {}
-    for concept, found in primaries.items():
-        others = [m.resource for m in resources if m.concept == concept and not m.primary]
-        if len(found) != 1:
-            files = [str(m.source) for m in resources if m.concept == concept]
-            where = documents[[m.concept for m in resources].index(concept)].path
+    for concept, mapped in by_concept.items():
+        primaries = [(raw, mapping) for raw, mapping in mapped if mapping.primary]
+        if not primaries:
+            raw = mapped[0][0]
+            names = ", ".join(str(r.path) for r, _ in mapped)
             raise DataFileError(
-                where,
-                None,
-                f"concept '{concept}' needs exactly one mapping with 'primary: true', "
-                f"found {len(found)} among {files}",
+                raw.path,
+                raw.line_of(["primary"]),
+                f"concept '{concept}' has no mapping with 'primary: true' (mapped in {names})",
             )
-        targets[concept] = (found[0][1].resource, *sorted(others))
+        if len(primaries) > 1:
+            (first, _), (raw, _) = primaries[0], primaries[1]
+            raise DataFileError(
+                raw.path,
+                raw.line_of(["primary"]),
+                f"concept '{concept}' already has its primary resource in {first.path}; "
+                "mark one of them 'primary: false'",
+            )
+        others = sorted(mapping.resource for _, mapping in mapped if not mapping.primary)
+        targets[concept] = (primaries[0][1].resource, *others)
     after: dict[str, set[str]] = {concept: set() for concept in targets}
-    for raw, mapping in zip(documents, resources, strict=True):
+    for raw, mapping in files:
         for i, name in enumerate(mapping.after):
             line = raw.line_of(["after", i])
             if name == mapping.concept:
@@ -98,14 +113,33 @@ def _sync_plan(documents: list[YamlDocument], resources: tuple[ResourceMapping, 
     while len(ranks) < len(after):
         ready = sorted(c for c, deps in after.items() if c not in ranks and deps <= ranks.keys())
         if not ready:
-            stuck = sorted(c for c in after if c not in ranks)
-            raw = next(d for d, m in zip(documents, resources, strict=True) if m.concept in stuck)
-            raise DataFileError(
-                raw.path, raw.line_of(["after"]), f"'after' keys form a cycle among {stuck}"
-            )
+            raise _cycle_error(files, after, ranks.keys())
         for concept in ready:
             ranks[concept] = len(ranks)
     return SyncPlan(targets, ranks)
+
+
+def _cycle_error(
+    files: list[tuple[YamlDocument, ResourceMapping]],
+    after: dict[str, set[str]],
+    ranked: Collection[str],
+) -> DataFileError:
+    """Names one cycle among the concepts that could not be ranked, at an 'after' item in it.
+    Every such concept waits for another such concept, so walking their waits always loops."""
+    concept = min(c for c in after if c not in ranked)
+    path: list[str] = []
+    while concept not in path:
+        path.append(concept)
+        concept = min(d for d in after[concept] if d not in ranked)
+    cycle = [*path[path.index(concept) :], concept]
+    first, second = cycle[0], cycle[1]
+    for raw, mapping in files:
+        if mapping.concept == first and second in mapping.after:
+            line = raw.line_of(["after", mapping.after.index(second)])
+            return DataFileError(
+                raw.path, line, f"'after' keys form a cycle: {' after '.join(cycle)}"
+            )
+    raise AssertionError(f"no file says '{first}' comes after '{second}'")  # pragma: no cover
 
 
 def _load_terminology(root: Path) -> Terminology:
@@ -168,7 +202,9 @@ def _compile_table(spec: CodeTableFile, raw: YamlDocument, systems: CodeSystemsF
     return CodeTable(spec.table, enum, spec.kind, codes, codings, reverse)
 
 
-def _load_resource(raw: YamlDocument, terminology: Terminology) -> ResourceMapping:
+def _load_resource(
+    raw: YamlDocument, terminology: Terminology, primary_resources: Mapping[str, str]
+) -> ResourceMapping:
     path = raw.path
     spec = parse_model(ResourceMappingFile, raw)
     cls = CONCEPTS.get(spec.concept)
@@ -196,7 +232,9 @@ def _load_resource(raw: YamlDocument, terminology: Terminology) -> ResourceMappi
     rules = []
     for i, field_rule in enumerate(spec.fields):
         line = raw.line_of(["fields", i])
-        rules.append(_compile_rule(field_rule, spec, cls, terminology, path, line))
+        rules.append(
+            _compile_rule(field_rule, spec, cls, terminology, primary_resources, path, line)
+        )
     return ResourceMapping(
         concept=spec.concept,
         resource=spec.resource,
@@ -222,6 +260,7 @@ def _compile_rule(
     spec: ResourceMappingFile,
     cls: type,
     terminology: Terminology,
+    primary_resources: Mapping[str, str],
     path: Path,
     line: int | None,
 ) -> _Rule:
@@ -272,5 +311,6 @@ def _compile_rule(
         is_list=is_list,
         table=table,
         prefix=spec.identifier_prefix,
+        primary_resources=primary_resources,
     )
     return _Rule(compiled, element, TRANSFORMS[rule.transform])

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import html
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
@@ -18,7 +19,6 @@ from typing import Any
 from fhirbridge.domain.codes import Code
 from fhirbridge.mapping.codes import CodeTable
 from fhirbridge.mapping.context import MappingContext
-from fhirbridge.mapping.references import PRIMARY_RESOURCE
 from fhirbridge.mapping.schema import FieldRule
 
 __all__ = ["TRANSFORMS", "Compiled", "Transform"]
@@ -42,6 +42,8 @@ class Compiled:
     is_list: bool  # the domain field holds a list
     table: CodeTable | None
     prefix: str  # identifier prefix of the mapping
+    # concept -> the resource type it is referenced by (the mapping files' plan; see loader)
+    primary_resources: Mapping[str, str] = field(default_factory=dict)
 
     def fail(self, reason: str) -> ValueError:
         return ValueError(f"{self.rule.element}: {reason}")
@@ -241,10 +243,11 @@ class _Reference(Transform):
         base = dict(existing) if isinstance(existing, dict) else {}
         if c.rule.concept is not None:
             base["reference"] = ctx.references.reference(c.rule.concept, str(value))
-            if base["reference"].startswith("urn:uuid:") and c.rule.concept in PRIMARY_RESOURCE:
+            target = c.primary_resources.get(c.rule.concept)
+            if base["reference"].startswith("urn:uuid:") and target is not None:
                 # A placeholder inside a transaction says nothing of what it points at; the
                 # type lets profile checks run on the bundle entry as it will be sent.
-                base["type"] = PRIMARY_RESOURCE[c.rule.concept]
+                base["type"] = target
         else:
             base["reference"] = str(value)
         return base

@@ -4,12 +4,17 @@ Typical use::
 
     engine = make_engine(settings.database_url)
     migrate(settings.database_url)
-    sessions = make_session_factory(engine)
+    sessions = make_session_factory(engine, sync_plan=load_mappings(settings.mappings_dir).plan)
     with unit_of_work(sessions) as session:
-        Store(session).save(referral, sync_as=("ServiceRequest", "Task"))
+        Store(session).save(referral)  # + outbox: ServiceRequest, Task (from the mapping files)
 """
 
-from fhirbridge.persistence.db import make_engine, make_session_factory, unit_of_work
+from fhirbridge.persistence.db import (
+    make_engine,
+    make_session_factory,
+    sync_plan_of,
+    unit_of_work,
+)
 from fhirbridge.persistence.errors import (
     ConstraintViolation,
     OutboxEntryNotFound,
@@ -35,7 +40,7 @@ from fhirbridge.persistence.repositories.conflicts import (
     ConflictState,
     Resolution,
 )
-from fhirbridge.persistence.store import Record, Store, entity_kind_of
+from fhirbridge.persistence.store import Record, Store, SyncPlanMissing, entity_kind_of
 
 __all__ = [
     "Conflict",
@@ -57,10 +62,12 @@ __all__ = [
     "RecordNotFound",
     "Resolution",
     "Store",
+    "SyncPlanMissing",
     "SyncTarget",
     "entity_kind_of",
     "make_engine",
     "make_session_factory",
     "migrate",
+    "sync_plan_of",
     "unit_of_work",
 ]

@@ -1,4 +1,8 @@
-"""Engines, sessions and the unit of work: the one place a transaction is committed."""
+"""Engines, sessions and the unit of work: the one place a transaction is committed.
+
+Every session carries the mapping files' sync plan (``session.info["sync_plan"]``), so whoever
+saves a record through ``Store`` gets its outbox entries right without naming FHIR types.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,10 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from fhirbridge.mapping.plan import SyncPlan
+
 SQLITE_BUSY_TIMEOUT_MS = 5_000
+_SYNC_PLAN = "sync_plan"
 
 
 def make_engine(url: str, **engine_options: Any) -> Engine:
@@ -51,9 +58,17 @@ def _configure_sqlite(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+def make_session_factory(engine: Engine, *, sync_plan: SyncPlan) -> sessionmaker[Session]:
+    """Sessions on ``engine`` that know which resources each record syncs as (``sync_plan``,
+    usually ``load_mappings(...).plan``)."""
     # Objects stay readable after the unit of work commits; nothing lazy-loads behind a caller.
-    return sessionmaker(bind=engine, expire_on_commit=False)
+    return sessionmaker(bind=engine, expire_on_commit=False, info={_SYNC_PLAN: sync_plan})
+
+
+def sync_plan_of(session: Session) -> SyncPlan | None:
+    """The plan the session's factory was given; None for a session made some other way."""
+    plan = session.info.get(_SYNC_PLAN)
+    return plan if isinstance(plan, SyncPlan) else None
 
 
 @contextmanager

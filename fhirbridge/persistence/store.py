@@ -1,13 +1,16 @@
 """The store: every repository over one session, and the one way to save a change that has to
 reach the FHIR server.
 
-``Store.save(entity, sync_as=[...])`` writes the record and its outbox entries in the caller's
-transaction, so either both happen or neither does. Nothing here commits; the unit of work does.
+``Store.save(entity)`` writes the record and one outbox entry per resource type the record
+syncs as, in the caller's transaction, so either both happen or neither does. Which resource
+types those are comes from the mapping files (the session's ``SyncPlan``, see
+``make_session_factory``), never from the caller. Patients and care-team members are the EHR's
+and sync as nothing. Nothing here commits; the unit of work does.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -24,6 +27,9 @@ from fhirbridge.domain import (
     Referral,
     TimeEntry,
 )
+from fhirbridge.mapping.concepts import CONCEPTS
+from fhirbridge.mapping.plan import SyncPlan
+from fhirbridge.persistence.db import sync_plan_of
 from fhirbridge.persistence.records import EntityKind, OutboxOperation, SyncTarget
 from fhirbridge.persistence.repositories import (
     CarePlans,
@@ -80,9 +86,22 @@ def entity_kind_of(entity: Record) -> EntityKind:
     return _KINDS[type(entity)]
 
 
+class SyncPlanMissing(RuntimeError):
+    """A record that syncs was saved through a session that has no sync plan: its outbox
+    entries cannot be written, and saving it without them would lose the change silently."""
+
+    def __init__(self, kind: EntityKind) -> None:
+        self.kind = kind
+        super().__init__(
+            f"cannot save a {kind.value} without a sync plan: build the session factory with "
+            "make_session_factory(engine, sync_plan=mappings.plan)"
+        )
+
+
 class Store:
     def __init__(self, session: Session, *, clock: Clock = utc_now) -> None:
         self.session = session
+        self._plan: SyncPlan | None = sync_plan_of(session)
         self.patients = PatientLinks(session)
         self.care_team = CareTeam(session)
         self.enrollments = Enrollments(session)
@@ -122,34 +141,49 @@ class Store:
     def repository(self, entity_kind: EntityKind) -> Repository[Any, Any]:
         return self._by_kind[entity_kind]
 
-    def save(self, entity: Record, *, sync_as: Iterable[str] = ()) -> list[int]:
-        """Insert or update ``entity`` and mark it for pushing as each of the resource types
-        in ``sync_as`` (e.g. ``("ServiceRequest", "Task")`` for a referral).
+    def sync_targets(self, entity_kind: EntityKind) -> tuple[str, ...]:
+        """The resource types a record of this kind syncs as (primary first); () for records
+        that never sync (patients, care-team members)."""
+        if entity_kind.value not in CONCEPTS:
+            return ()
+        plan = self._plan
+        if plan is None:
+            raise SyncPlanMissing(entity_kind)
+        return plan.targets(entity_kind.value)
 
-        Returns the outbox entry ids, one per resource type, in the order given.
+    def save(self, entity: Record, *, skip: Collection[str] = ()) -> list[int]:
+        """Insert or update ``entity`` and mark it for pushing as every resource type it syncs
+        as, except those in ``skip`` (a record just read from a server resource is already
+        up to date there).
+
+        Returns the outbox entry ids, one per resource type, primary first.
         """
         kind = entity_kind_of(entity)
+        targets = self.sync_targets(kind)
         self._by_kind[kind].save(entity)
-        return self._announce(kind, entity.id, sync_as, OutboxOperation.UPSERT)
+        return self._announce(kind, entity.id, targets, skip, OutboxOperation.UPSERT)
 
     def delete(
-        self, entity_kind: EntityKind, local_id: str, *, sync_as: Iterable[str] = ()
+        self, entity_kind: EntityKind, local_id: str, *, skip: Collection[str] = ()
     ) -> list[int]:
-        """Delete the local record and mark its server copies (``sync_as``) for deletion.
+        """Delete the local record and mark its server copies (all but ``skip``) for deletion.
 
         The FHIR links stay: the worker needs them to know what to delete on the server.
         """
+        targets = self.sync_targets(entity_kind)
         self._by_kind[entity_kind].delete(local_id)
-        return self._announce(entity_kind, local_id, sync_as, OutboxOperation.DELETE)
+        return self._announce(entity_kind, local_id, targets, skip, OutboxOperation.DELETE)
 
     def _announce(
         self,
         kind: EntityKind,
         local_id: str,
-        resource_types: Iterable[str],
+        resource_types: tuple[str, ...],
+        skip: Collection[str],
         operation: OutboxOperation,
     ) -> list[int]:
         return [
             self.outbox.enqueue(SyncTarget(kind, local_id, resource_type), operation=operation)
             for resource_type in resource_types
+            if resource_type not in skip
         ]

@@ -26,11 +26,9 @@ from fhirbridge.billing.aggregate import aggregate_month, month_days
 from fhirbridge.billing.report import Report, ReportLine, build_report
 from fhirbridge.billing.rules import RuleYear
 from fhirbridge.domain import ChargeStatus, Code, MonthlyCharge
-from fhirbridge.mapping.references import PRIMARY_RESOURCE
 from fhirbridge.persistence import Store
 
 __all__ = [
-    "CHARGE_RESOURCE",
     "ChargeRun",
     "charge_id",
     "charges_of",
@@ -38,7 +36,6 @@ __all__ = [
     "record_charges",
 ]
 
-CHARGE_RESOURCE = PRIMARY_RESOURCE["charge"]
 _MAX_ID = 64  # the width of id columns
 # Statuses a re-run may replace with the run's status when the code is earned again.
 _WITHDRAWN = frozenset({ChargeStatus.NOT_BILLABLE})
@@ -132,7 +129,7 @@ def record_charges(
     for charge in wanted:
         before = stored.get(charge.id)
         if before is None:
-            store.save(charge, sync_as=[CHARGE_RESOURCE])
+            store.save(charge)
             created.append(charge.id)
             continue
         # A status a person set (planned, billed...) stands; only a withdrawn charge comes back.
@@ -142,7 +139,7 @@ def record_charges(
         elif before.status == ChargeStatus.BILLED:
             held.append(charge.id)
         else:
-            store.save(kept, sync_as=[CHARGE_RESOURCE])
+            store.save(kept)
             updated.append(charge.id)
     withdrawn: list[str] = []
     earned_ids = {c.id for c in wanted}
@@ -152,7 +149,7 @@ def record_charges(
         if before.status == ChargeStatus.BILLED:
             held.append(charge_id_)
             continue
-        store.save(replace(before, status=ChargeStatus.NOT_BILLABLE), sync_as=[CHARGE_RESOURCE])
+        store.save(replace(before, status=ChargeStatus.NOT_BILLABLE))
         withdrawn.append(charge_id_)
     return ChargeRun(
         created=tuple(created),

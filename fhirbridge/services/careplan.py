@@ -24,7 +24,6 @@ from fhirbridge.domain import (
     TaskStatus,
     TaskTransitionError,
 )
-from fhirbridge.mapping.references import PRIMARY_RESOURCE
 from fhirbridge.persistence import Store
 from fhirbridge.services.changes import apply_changes
 from fhirbridge.services.errors import FieldError, NotFound, Rejected, TransitionRefused
@@ -46,10 +45,6 @@ __all__ = [
     "update_goal",
     "update_task",
 ]
-
-CARE_PLAN_SYNC_AS = (PRIMARY_RESOURCE["care_plan"],)
-GOAL_SYNC_AS = (PRIMARY_RESOURCE["goal"],)
-TASK_SYNC_AS = (PRIMARY_RESOURCE["care_task"],)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +137,7 @@ def create_care_plan(*, store: Store, new: NewCarePlan) -> CarePlan:
         end=new.end,
         goal_ids=list(new.goal_ids),
     )
-    store.save(plan, sync_as=CARE_PLAN_SYNC_AS)
+    store.save(plan)
     return plan
 
 
@@ -161,7 +156,7 @@ def update_care_plan(*, store: Store, care_plan_id: str, changes: CarePlanChange
     if errors:
         raise Rejected("care plan", errors)
     apply_changes(plan, changes)
-    store.save(plan, sync_as=CARE_PLAN_SYNC_AS)
+    store.save(plan)
     return plan
 
 
@@ -179,7 +174,7 @@ def create_goal(*, store: Store, new: NewGoal) -> Goal:
         start=new.start,
         expressed_by=new.expressed_by,
     )
-    store.save(goal, sync_as=GOAL_SYNC_AS)
+    store.save(goal)
     return goal
 
 
@@ -193,7 +188,7 @@ def get_goal(*, store: Store, goal_id: str) -> Goal:
 def update_goal(*, store: Store, goal_id: str, changes: GoalChanges) -> Goal:
     goal = get_goal(store=store, goal_id=goal_id)
     apply_changes(goal, changes)
-    store.save(goal, sync_as=GOAL_SYNC_AS)
+    store.save(goal)
     return goal
 
 
@@ -226,10 +221,10 @@ def create_task(*, store: Store, new: NewCareTask) -> CareTask:
         due_end=new.due_end,
         care_plan_id=new.care_plan_id,
     )
-    store.save(task, sync_as=TASK_SYNC_AS)
+    store.save(task)
     if plan is not None:
         plan.task_ids.append(task.id)
-        store.save(plan, sync_as=CARE_PLAN_SYNC_AS)
+        store.save(plan)
     return task
 
 
@@ -255,7 +250,7 @@ def update_task(*, store: Store, task_id: str, changes: CareTaskChanges) -> Care
             ) from error
     # The status went through the state machine above, with its reason.
     apply_changes(task, changes, skip=frozenset({"status", "status_reason"}))
-    store.save(task, sync_as=TASK_SYNC_AS)
+    store.save(task)
     return task
 
 

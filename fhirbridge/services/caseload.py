@@ -5,14 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from fhirbridge.caseload import Caseload
-from fhirbridge.mapping.concepts import concept_of
-from fhirbridge.mapping.loader import Mappings
 from fhirbridge.persistence import Store
 
 __all__ = ["store_caseload"]
 
 
-def store_caseload(*, store: Store, caseload: Caseload, mappings: Mappings) -> int:
+def store_caseload(*, store: Store, caseload: Caseload) -> int:
     """Save every record; returns how many outbox entries were written."""
     for patient in caseload.patients:
         store.save(patient)
@@ -25,6 +23,5 @@ def store_caseload(*, store: Store, caseload: Caseload, mappings: Mappings) -> i
     for record in caseload.care_records():
         by_patient.setdefault(getattr(record, "patient_id", None), []).append(record)
     for record in (r for records in by_patient.values() for r in records):
-        resources = [m.resource for m in mappings.for_concept(concept_of(record))]
-        entries += len(store.save(record, sync_as=resources))
+        entries += len(store.save(record))
     return entries

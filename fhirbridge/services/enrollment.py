@@ -19,7 +19,6 @@ from fhirbridge.domain import (
     ProgramConsent,
     RiskLevel,
 )
-from fhirbridge.mapping.references import PRIMARY_RESOURCE
 from fhirbridge.persistence import Store
 from fhirbridge.services.changes import apply_changes
 from fhirbridge.services.errors import FieldError, NotFound, RecordLocked, Rejected
@@ -35,9 +34,6 @@ __all__ = [
     "update_consent",
     "update_enrollment",
 ]
-
-ENROLLMENT_SYNC_AS = (PRIMARY_RESOURCE["enrollment"],)
-CONSENT_SYNC_AS = (PRIMARY_RESOURCE["program_consent"],)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,8 +113,8 @@ def enroll(*, store: Store, new: NewEnrollment, today: date) -> tuple[Enrollment
         method=new.consent.method,
         recorded_by_id=new.consent.recorded_by_id,
     )
-    store.save(enrollment, sync_as=ENROLLMENT_SYNC_AS)
-    store.save(consent, sync_as=CONSENT_SYNC_AS)
+    store.save(enrollment)
+    store.save(consent)
     return enrollment, consent
 
 
@@ -144,7 +140,7 @@ def update_enrollment(
     if errors:
         raise Rejected("enrollment", errors)
     apply_changes(enrollment, changes)
-    store.save(enrollment, sync_as=ENROLLMENT_SYNC_AS)
+    store.save(enrollment)
     return enrollment
 
 
@@ -155,7 +151,7 @@ def update_consent(
     if consent is None or consent.enrollment_id != enrollment_id:
         raise NotFound("consent", consent_id)
     consent.status = changes.status
-    store.save(consent, sync_as=CONSENT_SYNC_AS)
+    store.save(consent)
     return consent
 
 

@@ -38,7 +38,6 @@ from fhirbridge.domain import (
     TimeEntryActivity,
     TimeEntryStatus,
 )
-from fhirbridge.mapping.references import PRIMARY_RESOURCE
 from fhirbridge.persistence import EntityKind, Store
 from fhirbridge.persistence.repositories.audit import AuditEvent
 from fhirbridge.persistence.repositories.timers import RunningTimer
@@ -64,7 +63,6 @@ __all__ = [
     "stop_timer",
 ]
 
-SYNC_AS = (PRIMARY_RESOURCE["time_entry"],)
 MAX_ENTRY = timedelta(hours=24)
 MIN_ENTRY = timedelta(minutes=1)
 # Enrollments whose period can hold countable time; planned, waitlisted, cancelled and
@@ -420,7 +418,7 @@ def _fields(obj: TimeEntry | TimeEntryChanges) -> Iterator[tuple[str, Any]]:
 def _save(
     store: Store, entry: TimeEntry, *, actor: str, action: Action, before: dict[str, Any] | None
 ) -> None:
-    store.save(entry, sync_as=SYNC_AS)
+    store.save(entry)
     store.audit.record(
         actor=actor,
         action=action.value,

@@ -28,7 +28,8 @@ from fhirbridge.domain import (
     ProgramConsent,
     StaffRole,
 )
-from fhirbridge.persistence import Store, make_engine, make_session_factory, unit_of_work
+from fhirbridge.persistence import Store, make_engine, unit_of_work
+from tests.sessions import session_factory
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "api"
 AUDIENCE = "fhirbridge-test"
@@ -131,7 +132,7 @@ def load_caseload(url: str) -> None:
     data = yaml.safe_load((FIXTURES / "caseload.yaml").read_text())
     engine = make_engine(url)
     try:
-        with unit_of_work(make_session_factory(engine)) as session:
+        with unit_of_work(session_factory(engine)) as session:
             store = Store(session)
             for p in data["patients"]:
                 store.save(PatientLink(**p))
@@ -147,8 +148,9 @@ def load_caseload(url: str) -> None:
                     start=date.fromisoformat(str(e["start"])),
                     end=_date(e.get("end")),
                 )
-                store.save(enrollment)
-                store.save(
+                # Repositories directly: Store.save would queue them for the FHIR server.
+                store.enrollments.save(enrollment)
+                store.consents.save(
                     ProgramConsent(
                         id=consent["id"],
                         patient_id=enrollment.patient_id,

@@ -10,14 +10,15 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from fhirbridge.api.auth import Role, issue_api_key
-from fhirbridge.persistence import Store, make_session_factory, unit_of_work
+from fhirbridge.persistence import Store, unit_of_work
 from tests.api.support import SigningKey, Tokens, care_manager, rsa_key
+from tests.sessions import session_factory
 
 PUBLIC = {"/health", "/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc"}
 
 
 def _key(app: FastAPI, role: Role, team: str | None = "north", key_id: str = "etl") -> str:
-    with unit_of_work(make_session_factory(app.state.engine)) as session:
+    with unit_of_work(session_factory(app.state.engine)) as session:
         return issue_api_key(store=Store(session), key_id=key_id, role=role, team=team)
 
 
@@ -145,7 +146,7 @@ def test_a_wrong_api_key_is_refused(app: FastAPI, client: TestClient) -> None:
 
 def test_an_api_key_is_stored_only_as_its_hash(app: FastAPI) -> None:
     key = _key(app, Role.ADMIN, team=None, key_id="ops")
-    with unit_of_work(make_session_factory(app.state.engine)) as session:
+    with unit_of_work(session_factory(app.state.engine)) as session:
         stored = Store(session).api_keys.get("ops")
     assert stored is not None
     assert key not in stored.key_hash

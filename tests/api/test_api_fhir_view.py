@@ -12,10 +12,10 @@ from fhirbridge.persistence import (
     EntityKind,
     FhirLink,
     Store,
-    make_session_factory,
     unit_of_work,
 )
 from tests.api.support import Tokens, care_manager, time_entry_body
+from tests.sessions import session_factory
 
 
 @pytest.fixture
@@ -67,7 +67,7 @@ def test_an_unpushed_enrollment_is_referenced_by_a_typed_placeholder(
 def test_a_pushed_enrollment_is_referenced_by_its_server_id(
     app: FastAPI, client: TestClient, nora: dict[str, str]
 ) -> None:
-    with unit_of_work(make_session_factory(app.state.engine)) as session:
+    with unit_of_work(session_factory(app.state.engine)) as session:
         Store(session).fhir_links.upsert(
             FhirLink(
                 entity_kind=EntityKind.ENROLLMENT,

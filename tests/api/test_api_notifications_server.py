@@ -20,14 +20,12 @@ from fhirbridge.config import PROJECT_ROOT, Settings
 from fhirbridge.domain import TaskStatus
 from fhirbridge.fhir import FhirClient
 from fhirbridge.localserver import LocalFhirServer
-from fhirbridge.mapping.concepts import concept_of
 from fhirbridge.mapping.loader import load_mappings
 from fhirbridge.persistence import (
     EntityKind,
     Store,
     SyncTarget,
     make_engine,
-    make_session_factory,
     unit_of_work,
 )
 from fhirbridge.persistence.scratch import scratch_database
@@ -35,6 +33,7 @@ from fhirbridge.sync.worker import SyncWorker
 from tests.api.support import AUDIENCE, ISSUER
 from tests.api.test_api_notifications import HEADER, SECRET, notification
 from tests.conftest import POSTGRES_URL
+from tests.sessions import session_factory
 
 pytestmark = pytest.mark.integration
 CASELOAD = PROJECT_ROOT / "fixtures" / "demo" / "caseload.yaml"
@@ -68,7 +67,7 @@ def referral_task_id(settings: Settings) -> str:
     """The demo caseload stored and pushed by the sync worker; the referral Task's server id."""
     mappings = load_mappings(settings.mappings_dir)
     engine = make_engine(settings.database_url)
-    sessions = make_session_factory(engine)
+    sessions = session_factory(engine)
     try:
         caseload = load_caseload(CASELOAD)
         with unit_of_work(sessions) as session:
@@ -78,8 +77,7 @@ def referral_task_id(settings: Settings) -> str:
             for member in caseload.members:
                 store.save(member)
             for record in caseload.care_records():
-                concept = concept_of(record)
-                store.save(record, sync_as=[m.resource for m in mappings.for_concept(concept)])
+                store.save(record)
 
         async def drain() -> None:
             async with FhirClient(settings.fhir_base_url, max_retries=0) as client:
@@ -104,7 +102,7 @@ def referral_task_id(settings: Settings) -> str:
 def _local_task_status(settings: Settings) -> TaskStatus:
     engine = make_engine(settings.database_url)
     try:
-        with unit_of_work(make_session_factory(engine)) as session:
+        with unit_of_work(session_factory(engine)) as session:
             status: TaskStatus = Store(session).referrals.require(REFERRAL).task_status
             return status
     finally:

@@ -36,10 +36,10 @@ from fhirbridge.domain import (
 )
 from fhirbridge.domain.codes import Code
 from fhirbridge.persistence import EntityKind, Store, SyncTarget, make_engine, unit_of_work
-from fhirbridge.persistence.db import make_session_factory
 from fhirbridge.persistence.scratch import Backend
 from tests.api.support import FakeClock, Tokens, care_manager, supervisor
 from tests.conftest import FIXTURES
+from tests.sessions import session_factory
 
 WORKLIST = yaml.safe_load((FIXTURES / "workflow" / "worklist.yaml").read_text())
 
@@ -62,7 +62,7 @@ def _moment(value: str) -> datetime:
 def load_worklist(url: str) -> None:
     engine = make_engine(url)
     try:
-        with unit_of_work(make_session_factory(engine)) as session:
+        with unit_of_work(session_factory(engine)) as session:
             _store_worklist(Store(session))
     finally:
         engine.dispose()

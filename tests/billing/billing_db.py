@@ -18,10 +18,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from fhirbridge.billing.period import entry_interval, month_interval
 from fhirbridge.domain import CareTeamMember, PatientLink, StaffRole, TimeEntry
-from fhirbridge.persistence import Store, make_engine, make_session_factory, unit_of_work
+from fhirbridge.persistence import Store, make_engine, unit_of_work
 from fhirbridge.persistence.scratch import Backend, DatabaseUnavailable, scratch_database
 from fhirbridge.persistence.tables import metadata
 from tests.conftest import POSTGRES_URL
+from tests.sessions import session_factory
 
 BACKENDS: tuple[Backend, ...] = ("sqlite", "postgresql")
 
@@ -33,7 +34,7 @@ def billing_database(backend: Backend, workdir: Path) -> Iterator[sessionmaker[S
         with scratch_database(backend, workdir=workdir, postgres_url=POSTGRES_URL) as url:
             engine = make_engine(url)
             try:
-                yield make_session_factory(engine)
+                yield session_factory(engine)
             finally:
                 engine.dispose()
     except DatabaseUnavailable as error:

@@ -19,19 +19,18 @@ from fhirbridge.caseload import load_caseload
 from fhirbridge.config import PROJECT_ROOT
 from fhirbridge.fhir import FhirClient
 from fhirbridge.localserver import LocalFhirServer
-from fhirbridge.mapping.concepts import concept_of
 from fhirbridge.mapping.loader import Mappings, load_mappings
 from fhirbridge.persistence import (
     EntityKind,
     Store,
     SyncTarget,
     make_engine,
-    make_session_factory,
     migrate,
     unit_of_work,
 )
 from fhirbridge.services.billing import monthly_report, record_charges
 from fhirbridge.sync.worker import PushStats, SyncWorker
+from tests.sessions import session_factory
 
 pytestmark = pytest.mark.integration
 
@@ -46,16 +45,14 @@ def sessions(tmp_path: Path, mappings: Mappings) -> Iterator[sessionmaker[Sessio
     url = f"sqlite:///{tmp_path / 'charges.db'}"
     migrate(url)
     engine = make_engine(url)
-    factory = make_session_factory(engine)
+    factory = session_factory(engine)
     caseload = load_caseload(PROJECT_ROOT / "fixtures" / "demo" / "caseload.yaml")
     with unit_of_work(factory) as session:
         store = Store(session)
         for person in [*caseload.patients, *caseload.members]:
             store.save(person)
         for record in caseload.care_records():
-            store.save(
-                record, sync_as=[m.resource for m in mappings.for_concept(concept_of(record))]
-            )
+            store.save(record)
     yield factory
     engine.dispose()
 

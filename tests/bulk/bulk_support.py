@@ -30,4 +30,4 @@ def seed_people(sessions: Sessions, caseload: Caseload) -> None:
 
 def seed_caseload(sessions: Sessions, caseload: Caseload, mappings: Mappings) -> None:
     with unit_of_work(sessions) as session:
-        store_caseload(store=Store(session), caseload=caseload, mappings=mappings)
+        store_caseload(store=Store(session), caseload=caseload)

@@ -14,10 +14,10 @@ from fhirbridge.config import Settings
 from fhirbridge.mapping.loader import Mappings, load_mappings
 from fhirbridge.persistence import (
     make_engine,
-    make_session_factory,
     migrate,
 )
 from fhirbridge.persistence.scratch import sqlite_url
+from tests.sessions import session_factory
 
 
 @pytest.fixture
@@ -49,7 +49,7 @@ def new_database(tmp_path: Path) -> Iterator[Callable[[], Sessions]]:
         url = sqlite_url(tmp_path / f"fhirbridge-{len(engines)}.db")
         migrate(url)
         engines.append(make_engine(url))
-        return make_session_factory(engines[-1])
+        return session_factory(engines[-1])
 
     yield make
     for engine in engines:

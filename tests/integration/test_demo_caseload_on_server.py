@@ -17,7 +17,7 @@ import pytest
 from fhirbridge.conformance import NonConformantResource, ensure_conformant
 from fhirbridge.localserver import LocalFhirServer
 from fhirbridge.mapping.context import MappingContext
-from fhirbridge.mapping.references import PRIMARY_RESOURCE, StaticReferences
+from fhirbridge.mapping.references import StaticReferences
 from tests.mapping.support import (
     IDENTIFIER_SYSTEM,
     demo,
@@ -37,6 +37,15 @@ FHIR_JSON = {"Content-Type": "application/fhir+json", "Accept": "application/fhi
 CLIENT_ASSIGNED = frozenset({"Goal"})
 
 
+def _primary(concept: str) -> str | None:
+    return mappings().plan.primary_or_none(concept)
+
+
+def _demo_references() -> StaticReferences:
+    primary = mappings().plan.primary_resources
+    return StaticReferences.of(demo().patients, demo().members, primary=primary)
+
+
 def _uuid(concept: str, local_id: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{IDENTIFIER_SYSTEM}/{concept}/{local_id}"))
 
@@ -49,16 +58,17 @@ class _BundleReferences(StaticReferences):
     """Our own records are referenced by their urn:uuid fullUrl inside the transaction."""
 
     def reference(self, concept: str, local_id: str) -> str:
-        if PRIMARY_RESOURCE.get(concept) in CLIENT_ASSIGNED:
-            return f"{PRIMARY_RESOURCE[concept]}/{_uuid(concept, local_id)}"
-        if concept in PRIMARY_RESOURCE:
+        resource_type = _primary(concept)
+        if resource_type in CLIENT_ASSIGNED:
+            return f"{resource_type}/{_uuid(concept, local_id)}"
+        if resource_type is not None:
             return _urn(concept, local_id)
         return super().reference(concept, local_id)
 
 
 def _transaction() -> dict[str, Any]:
-    base = StaticReferences.of(demo().patients, demo().members)
-    refs = _BundleReferences(patients=base.patients, members=base.members)
+    base = _demo_references()
+    refs = _BundleReferences(base.patients, base.members, primary=base.primary)
     ctx = MappingContext(IDENTIFIER_SYSTEM, refs, mappings().terminology)
     entries = []
     for concept, record in demo_records():
@@ -68,7 +78,7 @@ def _transaction() -> dict[str, Any]:
             identifier = f"{IDENTIFIER_SYSTEM}|{mapping.identifier_prefix}/{record.id}"
             full_url = (
                 _urn(concept, record.id)
-                if mapping.resource == PRIMARY_RESOURCE[concept]
+                if mapping.primary
                 else f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, identifier)}"
             )
             if mapping.resource in CLIENT_ASSIGNED:
@@ -109,7 +119,7 @@ def _search_one(client: httpx.Client, resource_type: str, identifier: str) -> di
 def _server_ids(client: httpx.Client) -> dict[str, dict[str, str]]:
     ids: dict[str, dict[str, str]] = {}
     for concept, record in demo_records():
-        mapping = mappings().get(concept, PRIMARY_RESOURCE[concept])
+        mapping = mappings().get(concept, mappings().plan.primary(concept))
         found = _search_one(
             client, mapping.resource, f"{IDENTIFIER_SYSTEM}|{mapping.identifier_prefix}/{record.id}"
         )
@@ -141,8 +151,10 @@ def test_every_record_reads_back_from_the_server_unchanged(
     pushed: tuple[httpx.Client, dict[str, Any]],
 ) -> None:
     client, _ = pushed
-    base = StaticReferences.of(demo().patients, demo().members)
-    refs = StaticReferences(base.patients, base.members, server_ids=_server_ids(client))
+    base = _demo_references()
+    refs = StaticReferences(
+        base.patients, base.members, server_ids=_server_ids(client), primary=base.primary
+    )
     ctx = MappingContext(IDENTIFIER_SYSTEM, refs, mappings().terminology)
 
     for concept, record in demo_records():

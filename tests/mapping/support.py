@@ -30,7 +30,9 @@ def demo() -> Caseload:
 
 
 def demo_context() -> MappingContext:
-    refs = StaticReferences.of(demo().patients, demo().members)
+    refs = StaticReferences.of(
+        demo().patients, demo().members, primary=mappings().plan.primary_resources
+    )
     return MappingContext(IDENTIFIER_SYSTEM, refs, mappings().terminology)
 
 
@@ -42,12 +44,16 @@ class OpenReferences:
             return f"Patient/{local_id}"
         if concept == "member":
             return f"Practitioner/{local_id}"
-        return StaticReferences().reference(concept, local_id)
+        return StaticReferences(primary=mappings().plan.primary_resources).reference(
+            concept, local_id
+        )
 
     def local_id(self, concept: str, reference: str) -> str | None:
         wanted = {"patient": "Patient", "member": "Practitioner"}.get(concept)
         if wanted is None:
-            return StaticReferences().local_id(concept, reference)
+            return StaticReferences(primary=mappings().plan.primary_resources).local_id(
+                concept, reference
+            )
         kind, _, ident = reference.rpartition("/")
         return ident if kind.endswith(wanted) and ident else None
 

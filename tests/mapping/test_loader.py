@@ -9,7 +9,9 @@ import pytest
 
 from fhirbridge.config import PROJECT_ROOT
 from fhirbridge.datafiles import DataFileError
+from fhirbridge.mapping.context import MappingContext
 from fhirbridge.mapping.loader import load_mappings
+from tests.mapping.support import IDENTIFIER_SYSTEM, demo
 
 BAD = PROJECT_ROOT / "fixtures" / "mapping" / "bad"
 
@@ -94,3 +96,138 @@ def test_referral_tracker_progress_is_owned_by_the_performer() -> None:
         "outcomes",
         "outcome_references",
     }
+
+
+def _shipped_with(tmp_path: Path, file: str, old: str, new: str) -> Path:
+    """A copy of the shipped mappings with ``old`` replaced by ``new`` in one resource file."""
+    root = tmp_path / "mappings"
+    shutil.copytree(PROJECT_ROOT / "mappings", root)
+    path = root / "resources" / file
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"{file} no longer contains {old!r}"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return root
+
+
+def _line_of(path: Path, text: str) -> int:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return next(number for number, line in enumerate(lines, 1) if line.startswith(text))
+
+
+def test_the_shipped_plan_pushes_each_concept_after_what_it_references() -> None:
+    plan = load_mappings(PROJECT_ROOT / "mappings").plan
+
+    assert plan.concepts == (
+        "enrollment",
+        "goal",
+        "program_consent",
+        "care_plan",
+        "referral",
+        "care_task",
+        "time_entry",
+        "charge",
+    )
+
+
+def test_a_referral_syncs_as_its_service_request_then_its_task() -> None:
+    plan = load_mappings(PROJECT_ROOT / "mappings").plan
+
+    assert plan.targets("referral") == ("ServiceRequest", "Task")
+    assert plan.primary("referral") == "ServiceRequest"
+
+
+def test_people_sync_as_nothing() -> None:
+    plan = load_mappings(PROJECT_ROOT / "mappings").plan
+
+    assert plan.targets("patient") == ()
+    assert plan.targets("member") == ()
+
+
+@pytest.mark.parametrize(
+    ("file", "old", "new", "reason"),
+    [
+        pytest.param(
+            "referral_task.yaml",
+            "primary: false",
+            "primary: true",
+            "concept 'referral' already has its primary resource in",
+            id="two-primaries",
+        ),
+        pytest.param(
+            "referral.yaml",
+            "identifier_prefix: referral\n",
+            "identifier_prefix: referral\nprimary: false\n",
+            "concept 'referral' has no mapping with 'primary: true'",
+            id="no-primary",
+        ),
+        pytest.param(
+            "goal.yaml",
+            "after: [enrollment]",
+            "after: [enrollment, diet_plan]",
+            "'after' names unmapped concept 'diet_plan'",
+            id="after-unknown-concept",
+        ),
+        pytest.param(
+            "goal.yaml",
+            "after: [enrollment]",
+            "after: [goal]",
+            "'goal' cannot come after itself",
+            id="after-itself",
+        ),
+        pytest.param(
+            "enrollment.yaml",
+            "identifier_prefix: enrollment\n",
+            "identifier_prefix: enrollment\nafter: [goal]\n",
+            "'after' keys form a cycle: enrollment after goal after enrollment",
+            id="cycle",
+        ),
+    ],
+)
+def test_bad_sync_plan_keys_fail_naming_file_and_line(
+    tmp_path: Path, file: str, old: str, new: str, reason: str
+) -> None:
+    root = _shipped_with(tmp_path, file, old, new)
+    path = root / "resources" / file
+
+    with pytest.raises(DataFileError) as raised:
+        load_mappings(root)
+
+    assert raised.value.path == path
+    assert raised.value.line == _line_of(path, new.splitlines()[-1])
+    assert reason in raised.value.reason
+
+
+class _Placeholders:
+    """Every local record is a ``urn:uuid:`` placeholder, as inside a transaction."""
+
+    def reference(self, concept: str, local_id: str) -> str:
+        return f"urn:uuid:{concept}-{local_id}"
+
+    def local_id(self, concept: str, reference: str) -> str | None:
+        return None
+
+
+def _referral_activity_types(root: Path) -> set[str]:
+    loaded = load_mappings(root)
+    plan = next(p for p in demo().care_plans if p.referral_ids)
+    ctx = MappingContext(IDENTIFIER_SYSTEM, _Placeholders(), loaded.terminology)
+    resource = loaded.get("care_plan", "CarePlan").to_fhir(plan, ctx)
+    references = [activity["reference"] for activity in resource["activity"]]
+    return {r["type"] for r in references if r["reference"].startswith("urn:uuid:referral-")}
+
+
+def test_a_reference_placeholder_is_typed_as_the_referenced_concepts_primary_resource() -> None:
+    assert _referral_activity_types(PROJECT_ROOT / "mappings") == {"ServiceRequest"}
+
+
+def test_the_placeholder_type_follows_the_primary_key_of_the_files(tmp_path: Path) -> None:
+    root = _shipped_with(tmp_path, "referral_task.yaml", "primary: false", "primary: true")
+    order = root / "resources" / "referral.yaml"
+    text = order.read_text(encoding="utf-8")
+    order.write_text(
+        text.replace(
+            "identifier_prefix: referral\n", "identifier_prefix: referral\nprimary: false\n"
+        )
+    )
+
+    assert _referral_activity_types(root) == {"Task"}

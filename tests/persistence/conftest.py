@@ -11,7 +11,8 @@ from dbs import BACKENDS, empty_database, migrated_database
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from fhirbridge.persistence import make_engine, make_session_factory
+from fhirbridge.persistence import make_engine
+from tests.sessions import session_factory
 
 
 @pytest.fixture(scope="session")
@@ -64,7 +65,7 @@ def postgres_engine(postgres_url: str) -> Iterator[Engine]:
 
 @pytest.fixture
 def sessions(engine: Engine) -> sessionmaker[Session]:
-    return make_session_factory(engine)
+    return session_factory(engine)
 
 
 @pytest.fixture

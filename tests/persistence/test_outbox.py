@@ -15,10 +15,10 @@ from fhirbridge.persistence import (
     OutboxState,
     OutboxStateError,
     SyncTarget,
-    make_session_factory,
     unit_of_work,
 )
 from fhirbridge.persistence.repositories import Outbox
+from tests.sessions import session_factory
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 PLAN = SyncTarget(EntityKind.CARE_PLAN, "plan-1", "CarePlan")
@@ -96,7 +96,7 @@ def test_claimed_entries_are_not_claimed_again(sessions: sessionmaker[Session]) 
 
 def test_concurrent_claims_on_postgresql_take_disjoint_entries(postgres_engine: Engine) -> None:
     # SQLite admits one writer at a time, so only PostgreSQL can have two claims in progress.
-    sessions = make_session_factory(postgres_engine)
+    sessions = session_factory(postgres_engine)
     _enqueue(sessions, PLAN, GOAL, TASK)
     with sessions() as first, sessions() as second:
         # first holds its row locks (no commit yet) while second claims.

@@ -18,7 +18,6 @@ from fhirbridge.api.access import CLINICAL, require_role, visible_patient
 from fhirbridge.api.deps import Caller, Work
 from fhirbridge.api.schemas.problems import problems
 from fhirbridge.mapping.context import MappingContext
-from fhirbridge.mapping.references import PRIMARY_RESOURCE
 from fhirbridge.persistence import EntityKind, Store, SyncTarget
 from fhirbridge.services.errors import NotFound
 from fhirbridge.sync.references import LinkReferences, UnresolvedReference
@@ -71,7 +70,7 @@ class ViewReferences(LinkReferences):
 def fhir_view(kind: ViewKind, record_id: str, caller: Caller, work: Work) -> JSONResponse:
     require_role(caller, CLINICAL)
     concept = _CONCEPT[kind]
-    resource_type = PRIMARY_RESOURCE[concept]
+    resource_type = work.mappings.plan.primary(concept)
     mapping = work.mappings.get(concept, resource_type)
 
     def run(store: Store) -> dict[str, Any]:

@@ -23,14 +23,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 
+from fhirbridge import wiring
 from fhirbridge.api.deps import State
 from fhirbridge.api.problems import PROBLEM_JSON, Problem
 from fhirbridge.api.schemas.notifications import NotificationReceipt
 from fhirbridge.api.schemas.problems import ProblemRead
 from fhirbridge.config import Settings
-from fhirbridge.fhir import FhirClient, FhirError, auth_settings_from, build_auth
+from fhirbridge.fhir import FhirClient, FhirError
 from fhirbridge.services.errors import FieldError
-from fhirbridge.services.referral import LoopPolicy, referral_loop_closer
 from fhirbridge.sync.notifications import (
     MalformedNotification,
     NotificationType,
@@ -57,13 +57,8 @@ async def notification_client(
     if given is not None:
         yield given
         return
-    base_url = settings.fhir_base_url
-    async with FhirClient(
-        base_url,
-        auth=build_auth(auth_settings_from(settings), base_url=base_url),
-        timeout=settings.fhir_timeout_seconds,
-        max_retries=min(settings.fhir_max_retries, _MAX_FHIR_RETRIES),
-    ) as client:
+    retries = min(settings.fhir_max_retries, _MAX_FHIR_RETRIES)
+    async with wiring.fhir_client(settings, max_retries=retries) as client:
         yield client
 
 
@@ -121,12 +116,7 @@ async def receive_notification(
             mappings=state.mappings,
             identifier_system=state.settings.identifier_system,
             now=state.clock,
-            after_apply=referral_loop_closer(
-                clock=state.clock,
-                policy=LoopPolicy(
-                    follow_up_days=state.settings.referral_follow_up_days, tz=state.tz
-                ),
-            ),
+            hooks=wiring.pull_hooks(state.settings, state.clock),
         )
     except FhirError as error:
         # The request line names a resource id at most; no content, no credentials.
