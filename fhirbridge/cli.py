@@ -9,39 +9,35 @@ import socket
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from fhirbridge.billing import load_rule_year
+from fhirbridge import wiring
 from fhirbridge.billing.report import Report, write_csv, write_json
 from fhirbridge.commands.bulk import bulk_app
 from fhirbridge.commands.check_server import check_server
 from fhirbridge.commands.export import export
+from fhirbridge.commands.failures import ExitCode, FailsCleanly
+from fhirbridge.commands.unfinished import Unfinished, print_unfinished, unfinished
 from fhirbridge.config import PROJECT_ROOT, Settings
-from fhirbridge.fhir import (
-    AuthSettings,
-    FhirClient,
-    Forbidden,
-    Unauthorized,
-    auth_settings_from,
-    build_auth,
-)
 from fhirbridge.localserver import LocalFhirServer
-from fhirbridge.mapping.loader import load_mappings
-from fhirbridge.persistence import make_engine, make_session_factory, migrate, unit_of_work
+from fhirbridge.persistence import migrate, unit_of_work
 from fhirbridge.services.billing import monthly_report, record_charges
-from fhirbridge.services.demo import DemoReport, run_demo
-from fhirbridge.services.referral import LoopPolicy, referral_loop_closer
-from fhirbridge.sync.pull import PullReport, pull_changes
-from fhirbridge.sync.worker import PushStats, SyncWorker, WorkerOptions
+from fhirbridge.services.demo import DemoReport
+from fhirbridge.sync.pull import PullReport
+from fhirbridge.sync.worker import PushStats, WorkerOptions
 
-app = typer.Typer(help="fhirbridge: care management mapped to FHIR R4 and synced.")
+app = typer.Typer(
+    cls=FailsCleanly,
+    help="fhirbridge: care management mapped to FHIR R4 and synced. Exit codes: 0 done, "
+    "1 work left undone, 2 usage, 3 credentials, 4 server unreachable or misbehaving.",
+)
 console = Console()
 
 
@@ -50,14 +46,21 @@ def main() -> None:
     """fhirbridge command line."""
 
 
+DEMO_DIR = PROJECT_ROOT / "fixtures" / "demo"
+
+
 @app.command()
 def demo(
     fhir_url: Annotated[
         str | None, typer.Option(help="Use this FHIR server instead of starting a local one.")
     ] = None,
     caseload: Annotated[Path, typer.Option(help="Caseload file to map and push.")] = (
-        PROJECT_ROOT / "fixtures" / "demo" / "caseload.yaml"
+        DEMO_DIR / "caseload.yaml"
     ),
+    ehr: Annotated[
+        Path,
+        typer.Option(help="The EHR's resources the caseload points at (created if missing)."),
+    ] = DEMO_DIR / "ehr",
     database_url: Annotated[
         str | None, typer.Option(help="Database URL (default: a SQLite file in a temp folder).")
     ] = None,
@@ -65,7 +68,7 @@ def demo(
     timezone: Annotated[str, typer.Option(help="Practice time zone.")] = "America/New_York",
 ) -> None:
     """Map the demo caseload to FHIR R4, check it, push it to a local FHIR server, bill a month."""
-    settings = Settings()
+    settings = Settings(practice_timezone=_zone(timezone).key)
     year, mon = _month(month)
     with tempfile.TemporaryDirectory(prefix="fhirbridge-demo-") as workdir:
         server = None
@@ -76,24 +79,30 @@ def demo(
             base_url = server.base_url
         try:
             report = asyncio.run(
-                run_demo(
+                wiring.demo(
+                    settings,
+                    base_url=base_url,
                     database_url=database_url or f"sqlite:///{Path(workdir) / 'fhirbridge.db'}",
                     caseload_path=caseload,
-                    mappings_dir=settings.mappings_dir,
-                    fhir_base_url=base_url,
-                    identifier_system=settings.identifier_system,
+                    ehr_dir=ehr,
                     month=(year, mon),
-                    tz=ZoneInfo(timezone),
                 )
             )
         finally:
             if server is not None:
                 server.stop()
     _print_report(report, base_url)
+    if not report.finished:
+        raise typer.Exit(ExitCode.WORK_LEFT)
 
 
 def _print_report(report: DemoReport, base_url: str) -> None:
     console.print(f"FHIR server: {base_url}")
+    ehr = report.ehr
+    console.print(
+        f"EHR side: {len(ehr.created)} created, {len(ehr.present)} already there"
+        + (f", no fixture for {', '.join(ehr.missing)}" if ehr.missing else "")
+    )
     table = Table(title="On the FHIR server")
     table.add_column("FHIR resource")
     table.add_column("records", justify="right")
@@ -116,6 +125,9 @@ def _print_report(report: DemoReport, base_url: str) -> None:
         _print_billing(report.billing)
     if report.charges is not None:
         console.print(f"ChargeItems recorded and pushed: {len(report.charges.created)}")
+    print_unfinished(console, report.dead_letters, report.conflicts)
+    for skipped in report.skipped:
+        console.print(f"[yellow]not done:[/yellow] {skipped}")
 
 
 def _print_billing(report: Report) -> None:
@@ -162,7 +174,7 @@ def serve(
     uvicorn.run(create_app(settings), host=host, port=port)
 
 
-billing_app = typer.Typer(help="Monthly care-management billing.")
+billing_app = typer.Typer(cls=FailsCleanly, help="Monthly care-management billing.")
 app.add_typer(billing_app, name="billing")
 
 
@@ -178,19 +190,14 @@ def billing_report(
     """The month-end report: codes and units earned per patient, and why others were not."""
     settings = Settings()
     year, mon = _month(month)
-    tz = ZoneInfo(timezone or settings.practice_timezone)
-    migrate(settings.database_url)
-    engine = make_engine(settings.database_url)
-    try:
-        with unit_of_work(make_session_factory(engine)) as session:
-            report = monthly_report(
-                session=session, month=(year, mon), tz=tz, rules=load_rule_year(year)
-            )
-            if record:
-                run = record_charges(session=session, report=report)
-                console.print(f"charges: {len(run.created)} new, {len(run.updated)} changed")
-    finally:
-        engine.dispose()
+    tz = _zone(timezone or settings.practice_timezone)
+    with wiring.database(settings) as sessions, unit_of_work(sessions) as session:
+        report = monthly_report(
+            session=session, month=(year, mon), tz=tz, rules=wiring.billing_rules(year)
+        )
+        if record:
+            run = record_charges(session=session, report=report)
+            console.print(f"charges: {len(run.created)} new, {len(run.updated)} changed")
     if output == "csv":
         write_csv(report, sys.stdout)
     elif output == "json":
@@ -209,11 +216,20 @@ def _month(text: str) -> tuple[int, int]:
     return year, mon
 
 
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise typer.BadParameter(f"{name!r} is not an IANA time zone") from None
+
+
 app.command("check-server")(check_server)
 app.command("export")(export)
 app.add_typer(bulk_app, name="bulk")
 
-sync_app = typer.Typer(help="Move records between fhirbridge and the FHIR server.")
+sync_app = typer.Typer(
+    cls=FailsCleanly, help="Move records between fhirbridge and the FHIR server."
+)
 app.add_typer(sync_app, name="sync")
 
 
@@ -222,52 +238,35 @@ def sync_pull(
     types: Annotated[
         str, typer.Option(help="Comma-separated resource types to pull.")
     ] = "Task,ServiceRequest,CarePlan,Goal,EpisodeOfCare,Consent,Encounter",
+    database_url: Annotated[
+        str | None, typer.Option(help="Overrides FHIRBRIDGE_DATABASE_URL.")
+    ] = None,
+    fhir_url: Annotated[
+        str | None, typer.Option(help="Overrides FHIRBRIDGE_FHIR_BASE_URL.")
+    ] = None,
 ) -> None:
     """Fetch changes made on the server since the last pull and apply them (or record
-    conflicts)."""
+    conflicts). Exit code 1 when dead letters or open conflicts are left."""
     settings = Settings()
-    report = asyncio.run(_pull(settings, [t.strip() for t in types.split(",") if t.strip()]))
+    wanted = [t.strip() for t in types.split(",") if t.strip()]
+    report, left = asyncio.run(
+        _pull(settings, database_url or settings.database_url, fhir_url, wanted)
+    )
     console.print(
         f"fetched {report.fetched}, applied {len(report.applied)}, "
         f"conflicts {len(report.conflict_ids)}"
     )
+    if print_unfinished(console, *left):
+        raise typer.Exit(ExitCode.WORK_LEFT)
 
 
-async def _pull(settings: Settings, types: list[str]) -> PullReport:
-    migrate(settings.database_url)
-    engine = make_engine(settings.database_url)
-    try:
-        async with _client(settings, settings.fhir_base_url) as client:
-            return await pull_changes(
-                client=client,
-                sessions=make_session_factory(engine),
-                mappings=load_mappings(settings.mappings_dir),
-                identifier_system=settings.identifier_system,
-                resource_types=types,
-                now=_now,
-                after_apply=referral_loop_closer(
-                    clock=_now,
-                    policy=LoopPolicy(
-                        follow_up_days=settings.referral_follow_up_days,
-                        tz=ZoneInfo(settings.practice_timezone),
-                    ),
-                ),
-            )
-    finally:
-        engine.dispose()
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _client(settings: Settings, base_url: str) -> FhirClient:
-    return FhirClient(
-        base_url,
-        auth=build_auth(_auth_settings(settings), base_url=base_url),
-        timeout=settings.fhir_timeout_seconds,
-        max_retries=settings.fhir_max_retries,
-    )
+async def _pull(
+    settings: Settings, database_url: str, fhir_url: str | None, types: list[str]
+) -> tuple[PullReport, Unfinished]:
+    with wiring.database(settings, database_url) as sessions:
+        async with wiring.fhir_client(settings, fhir_url) as client:
+            report = await wiring.puller(settings, client=client, sessions=sessions)(types)
+        return report, unfinished(sessions)
 
 
 @sync_app.command("push")
@@ -287,71 +286,62 @@ def sync_push(
         int, typer.Option(min=0, help="Release entries claimed longer ago (their worker died).")
     ] = 300,
 ) -> None:
-    """Push pending local changes to the FHIR server (idempotent; safe to run on many hosts)."""
+    """Push pending local changes to the FHIR server (idempotent; safe to run on many hosts).
+    Exit code 1 when dead letters or open conflicts are left."""
     settings = Settings()
     options = WorkerOptions(batch_size=batch_size, lease=timedelta(seconds=lease_seconds))
     started = time.perf_counter()
-    try:
-        stats = asyncio.run(
-            _push(
-                settings,
-                database_url or settings.database_url,
-                fhir_url or settings.fhir_base_url,
-                worker_id or f"{socket.gethostname()}-{os.getpid()}",
-                options,
-                forever=worker,
-            )
+    stats, left = asyncio.run(
+        _push(
+            settings,
+            database_url or settings.database_url,
+            fhir_url,
+            worker_id or f"{socket.gethostname()}-{os.getpid()}",
+            options,
+            forever=worker,
         )
-    except (Unauthorized, Forbidden) as exc:
-        console.print(f"[red]the FHIR server refused our credentials:[/red] {exc}")
-        console.print("nothing was lost: every record stays pending until this is fixed")
-        raise typer.Exit(3) from exc
+    )
     console.print(
         f"pushed {stats.pushed}, unchanged {stats.unchanged}, retried {stats.retried}, "
         f"deferred {stats.deferred}, dead letters {stats.dead}, conflicts {stats.conflicts} "
         f"in {time.perf_counter() - started:.1f}s"
     )
-    if stats.dead:
-        raise typer.Exit(1)
+    undone = print_unfinished(console, *left)
+    if stats.retried and not worker:
+        last = stats.errors[-1] if stats.errors else "a transient failure"
+        console.print(f"[yellow]not done:[/yellow] records wait for a retry after: {last}")
+        undone = True
+    if undone:
+        raise typer.Exit(ExitCode.WORK_LEFT)
 
 
 async def _push(
     settings: Settings,
     database_url: str,
-    fhir_url: str,
+    fhir_url: str | None,
     worker_id: str,
     options: WorkerOptions,
     *,
     forever: bool,
-) -> PushStats:
-    migrate(database_url)
-    engine = make_engine(database_url)
-    try:
-        async with _client(settings, fhir_url) as client:
-            worker = SyncWorker(
-                sessions=make_session_factory(engine),
-                client=client,
-                mappings=load_mappings(settings.mappings_dir),
-                identifier_system=settings.identifier_system,
-                worker_id=worker_id,
-                options=options,
+) -> tuple[PushStats, Unfinished]:
+    with wiring.database(settings, database_url) as sessions:
+        async with wiring.fhir_client(settings, fhir_url) as client:
+            # The worker reads the CapabilityStatement first anyway (the client keeps it);
+            # reading it here tells "the server is unreachable" apart from a record's failure,
+            # which the worker retries or dead-letters.
+            await client.capabilities()
+            worker = wiring.sync_worker(
+                settings, client=client, sessions=sessions, worker_id=worker_id, options=options
             )
-            if not forever:
-                return await worker.drain()
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stop.set)
-            return await worker.run_forever(stop)
-    finally:
-        engine.dispose()
-
-
-def _auth_settings(settings: Settings) -> AuthSettings:
-    try:
-        return auth_settings_from(settings)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
+            if forever:
+                stop = asyncio.Event()
+                loop = asyncio.get_running_loop()
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    loop.add_signal_handler(sig, stop.set)
+                stats = await worker.run_forever(stop)
+            else:
+                stats = await worker.drain()
+        return stats, unfinished(sessions)
 
 
 if __name__ == "__main__":

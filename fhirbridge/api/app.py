@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import Depends, FastAPI
 
+from fhirbridge import wiring
 from fhirbridge.api.auth import Authenticator
 from fhirbridge.api.deps import AppState, authenticate
 from fhirbridge.api.problems import install_problem_handlers
@@ -38,7 +39,7 @@ from fhirbridge.api.routes import (
 )
 from fhirbridge.config import Settings
 from fhirbridge.fhir import FhirClient
-from fhirbridge.persistence import make_engine, make_session_factory
+from fhirbridge.persistence import make_engine
 from fhirbridge.persistence.repositories import Clock, utc_now
 
 __all__ = ["create_app"]
@@ -64,7 +65,8 @@ def create_app(
     "now" is for timers and future-time checks. ``fhir_client`` replaces the client bound to
     ``settings.fhir_base_url`` that the notification webhook reads with (its owner closes it)."""
     engine = make_engine(settings.database_url)
-    sessions = make_session_factory(engine)
+    mappings = wiring.mappings(settings)
+    sessions = wiring.session_factory(settings, engine)
 
     @asynccontextmanager
     async def lifespan(started: FastAPI) -> AsyncIterator[None]:
@@ -85,6 +87,7 @@ def create_app(
         authenticator=Authenticator(settings, sessions),
         clock=clock,
         tz=ZoneInfo(settings.practice_timezone),
+        _mappings=mappings,
     )
     app.state.engine = engine
     install_problem_handlers(app)

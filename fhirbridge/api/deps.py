@@ -24,10 +24,11 @@ from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from fhirbridge import wiring
 from fhirbridge.api.auth import Authenticator, Principal
 from fhirbridge.api.problems import Problem
 from fhirbridge.config import Settings
-from fhirbridge.mapping.loader import Mappings, load_mappings
+from fhirbridge.mapping.loader import Mappings
 from fhirbridge.persistence import Store, unit_of_work
 from fhirbridge.persistence.repositories import Clock
 from fhirbridge.services.errors import FieldError
@@ -56,7 +57,7 @@ class AppState:
         # Loaded on first use: only the FHIR views need them.
         with self._lock:
             if self._mappings is None:
-                self._mappings = load_mappings(self.settings.mappings_dir)
+                self._mappings = wiring.mappings(self.settings)
             return self._mappings
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -11,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, SpinnerColumn, TaskID, TextColumn
 
+from fhirbridge import wiring
 from fhirbridge.bulk import (
     BulkError,
     ExportLevel,
@@ -19,15 +21,15 @@ from fhirbridge.bulk import (
     PollPolicy,
     PollStatus,
 )
+from fhirbridge.commands.failures import ExitCode, FailsCleanly
 from fhirbridge.config import Settings
-from fhirbridge.fhir import FhirClient, FhirError, auth_settings_from, build_auth
-from fhirbridge.mapping.loader import load_mappings
-from fhirbridge.persistence import make_engine, make_session_factory, migrate
 from fhirbridge.services.exchange import BulkExchangeReport, fetch_bulk_export
 
 __all__ = ["bulk_app"]
 
-bulk_app = typer.Typer(help="FHIR Bulk Data exchange ($export) with health plans and EHRs.")
+bulk_app = typer.Typer(
+    cls=FailsCleanly, help="FHIR Bulk Data exchange ($export) with health plans and EHRs."
+)
 console = Console()
 
 
@@ -121,12 +123,14 @@ def export(
                 database_url=(database_url or settings.database_url) if import_ else None,
             )
         )
-    except (BulkError, FhirError) as error:
-        console.print(f"[red]bulk export failed:[/red] {error}")
-        raise typer.Exit(1) from error
+    except BulkError as error:
+        # What the export itself reports (failed, expired, incomplete); an unreachable or
+        # misbehaving server is the command line's error boundary's (exit code 4).
+        typer.echo(f"error: bulk export from {base_url} failed: {error}", err=True)
+        raise typer.Exit(ExitCode.WORK_LEFT) from None
     _print(report)
     if report.imported is not None and report.imported.errors:
-        raise typer.Exit(1)
+        raise typer.Exit(ExitCode.WORK_LEFT)
 
 
 async def _run(
@@ -140,19 +144,11 @@ async def _run(
     keep: bool,
     database_url: str | None,
 ) -> BulkExchangeReport:
-    sessions = None
-    engine = None
-    if database_url is not None:
-        migrate(database_url)
-        engine = make_engine(database_url)
-        sessions = make_session_factory(engine)
-    try:
-        async with FhirClient(
-            base_url,
-            auth=build_auth(auth_settings_from(settings), base_url=base_url),
-            timeout=settings.fhir_timeout_seconds,
-            max_retries=settings.fhir_max_retries,
-        ) as client:
+    with contextlib.ExitStack() as stack:
+        sessions = None
+        if database_url is not None:
+            sessions = stack.enter_context(wiring.database(settings, database_url))
+        async with wiring.fhir_client(settings, base_url) as client:
             with Progress(
                 SpinnerColumn(),
                 TextColumn("{task.description}"),
@@ -170,13 +166,10 @@ async def _run(
                     cancel_on_interrupt=not keep,
                     on_progress=_Bar(progress),
                     import_into=sessions,
-                    mappings=load_mappings(settings.mappings_dir) if sessions else None,
+                    mappings=wiring.mappings(settings) if sessions else None,
                     identifier_system=settings.identifier_system,
                     sync_base_url=settings.fhir_base_url,
                 )
-    finally:
-        if engine is not None:
-            engine.dispose()
 
 
 def _print(report: BulkExchangeReport) -> None:

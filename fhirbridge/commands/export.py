@@ -9,11 +9,11 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from fhirbridge import wiring
 from fhirbridge.bulk import BulkError, ExportSelection
+from fhirbridge.commands.failures import ExitCode
 from fhirbridge.config import Settings
 from fhirbridge.domain import Program
-from fhirbridge.mapping.loader import load_mappings
-from fhirbridge.persistence import make_engine, make_session_factory, migrate
 from fhirbridge.services.exchange import export_for_health_plan
 
 __all__ = ["export"]
@@ -47,25 +47,21 @@ def export(
     (EpisodeOfCare, Consent, CarePlan, Goal, Task, Encounter, ServiceRequest, ChargeItem), each
     resource checked against the profiles first."""
     settings = Settings()
-    url = database_url or settings.database_url
-    migrate(url)
-    engine = make_engine(url)
+    when = since if since is None or since.tzinfo else since.replace(tzinfo=UTC)
     try:
-        when = since if since is None or since.tzinfo else since.replace(tzinfo=UTC)
-        report = export_for_health_plan(
-            sessions=make_session_factory(engine),
-            mappings=load_mappings(settings.mappings_dir),
-            identifier_system=settings.identifier_system,
-            folder=out,
-            selection=ExportSelection(since=when, program=program),
-            roster=roster,
-            bundle=bundle,
-        )
+        with wiring.database(settings, database_url) as sessions:
+            report = export_for_health_plan(
+                sessions=sessions,
+                mappings=wiring.mappings(settings),
+                identifier_system=settings.identifier_system,
+                folder=out,
+                selection=ExportSelection(since=when, program=program),
+                roster=roster,
+                bundle=bundle,
+            )
     except BulkError as error:
-        console.print(f"[red]export failed:[/red] {error}")
-        raise typer.Exit(1) from error
-    finally:
-        engine.dispose()
+        typer.echo(f"error: export failed: {error}", err=True)
+        raise typer.Exit(ExitCode.WORK_LEFT) from None
     console.print(f"{report.patients} patients exported to {report.folder}")
     for rtype, path in report.files().items():
         console.print(f"  {rtype:<16} {report.counts[rtype]:>8}  {path.name}")
@@ -78,4 +74,4 @@ def export(
     for rejected in report.rejected[:50]:
         console.print(f"  [red]left out[/red] {rejected.label}: {'; '.join(rejected.reasons)}")
     if report.rejected:
-        raise typer.Exit(1)
+        raise typer.Exit(ExitCode.WORK_LEFT)

@@ -1,47 +1,77 @@
 """The demo job: a month of care management, stored, synced and billed on embedded defaults.
 
-1. store the demo caseload; every record and its pending push land in one transaction;
-2. drain the outbox with the sync worker (idempotent transactions, profile checks first);
-3. play the food bank: on the FHIR server, as the performer would, accept the food referral's
+1. play the EHR: the caseload points at the EHR's Patients, Practitioners, Conditions and
+   Organizations; those the FHIR server lacks are created from ``fixtures/demo/ehr/`` with a PUT
+   to the referenced id (a server that enforces referential integrity refuses records pointing
+   at nothing). Those the server already has are left alone: they are the EHR's, not ours;
+2. store the demo caseload; every record and its pending push land in one transaction;
+3. drain the outbox with the sync worker (idempotent transactions, profile checks first);
+4. play the food bank: on the FHIR server, as the performer would, accept the food referral's
    Task, start it and complete it with a resulting activity;
-4. pull: the tracker's new status is applied and closes the loop (order completed, goal
+5. pull: the tracker's new status is applied and closes the loop (order completed, goal
    updated, a follow-up call created for the care manager), and those changes are pushed;
-5. roll up the month in SQL, record the ChargeItems it earns, and push those too.
+6. roll up the month in SQL, record the ChargeItems it earns, and push those too.
+
+What it is handed (client, storage, worker, pull, rules) is built by ``fhirbridge.wiring``.
+Work left undone (dead letters, open conflicts, a step that could not run) is in the report,
+never an exception: the caller decides how to show it.
 """
 
 from __future__ import annotations
 
+import json
 from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from fhirbridge.billing import load_rule_year
+from fhirbridge.billing import RuleYear
 from fhirbridge.billing.report import Report
-from fhirbridge.caseload import load_caseload
+from fhirbridge.caseload import Caseload
 from fhirbridge.conformance import default_checker
 from fhirbridge.domain import Referral
-from fhirbridge.fhir import FhirClient
-from fhirbridge.mapping.loader import load_mappings
+from fhirbridge.fhir import FhirClient, Gone, NotFound
 from fhirbridge.persistence import (
+    Conflict,
     EntityKind,
+    OutboxEntry,
     Store,
     SyncTarget,
-    make_engine,
-    make_session_factory,
-    migrate,
     unit_of_work,
 )
 from fhirbridge.services.billing import ChargeRun, monthly_report, record_charges
 from fhirbridge.services.caseload import store_caseload
-from fhirbridge.services.referral import LoopPolicy, referral_loop_closer
-from fhirbridge.sync.pull import pull_changes
+from fhirbridge.sync.pull import PullReport
 from fhirbridge.sync.worker import PushStats, SyncWorker
 
-__all__ = ["DemoReport", "run_demo"]
+__all__ = [
+    "DEMO_FOOD_REFERRAL",
+    "DemoReport",
+    "EhrSide",
+    "Pull",
+    "ehr_references",
+    "load_ehr_side",
+    "run_demo",
+]
+
+Pull = Callable[[Sequence[str]], Awaitable[PullReport]]
+
+DEMO_FOOD_REFERRAL = "r-1001-food"
+# Referenced resources are created in this order: a Condition points at its Patient.
+_EHR_ORDER = ("Organization", "Practitioner", "Patient", "Condition")
+
+
+@dataclass
+class EhrSide:
+    """What the demo did to give the caseload's EHR references something to point at."""
+
+    created: list[str] = field(default_factory=list)  # "Type/id" written by the demo
+    present: list[str] = field(default_factory=list)  # already on the server, left alone
+    missing: list[str] = field(default_factory=list)  # referenced, but no fixture file
 
 
 @dataclass
@@ -51,10 +81,14 @@ class DemoReport:
     pushed: PushStats = field(default_factory=PushStats)
     resources_by_type: Counter[str] = field(default_factory=Counter)
     outbox: dict[str, int] = field(default_factory=dict)
+    ehr: EhrSide = field(default_factory=EhrSide)
     billing: Report | None = None
     charges: ChargeRun | None = None
     pulled: int = 0
     referral: Referral | None = None
+    dead_letters: list[OutboxEntry] = field(default_factory=list)
+    conflicts: list[Conflict] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # steps that could not run, and why
 
     @property
     def created(self) -> int:
@@ -64,8 +98,12 @@ class DemoReport:
     def unchanged(self) -> int:
         return self.pushed.unchanged
 
+    @property
+    def finished(self) -> bool:
+        """The month's work was done: nothing dead, nothing in conflict, no step skipped."""
+        return not (self.dead_letters or self.conflicts or self.skipped)
 
-DEMO_FOOD_REFERRAL = "r-1001-food"
+
 _RESULTING_ACTIVITY = {
     "type": {
         "coding": [
@@ -88,18 +126,69 @@ _RESULTING_ACTIVITY = {
 }
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
+def ehr_references(caseload: Caseload) -> list[str]:
+    """Every EHR-side resource the caseload points at, as ``Type/id``, in creation order."""
+    found: set[str] = set()
+    found.update(p.ehr_reference for p in caseload.patients)
+    found.update(m.practitioner_reference for m in caseload.members if m.practitioner_reference)
+    for conditions in (
+        *(e.conditions for e in caseload.enrollments),
+        *(c.problems for c in caseload.care_plans),
+        *(g.addresses for g in caseload.goals),
+    ):
+        found.update(conditions)
+    found.update(r.performer_reference for r in caseload.referrals if r.performer_reference)
+    return sorted(found, key=_creation_order)
+
+
+def _creation_order(reference: str) -> tuple[int, str]:
+    rtype = reference.split("/", 1)[0]
+    rank = _EHR_ORDER.index(rtype) if rtype in _EHR_ORDER else len(_EHR_ORDER)
+    return rank, reference
+
+
+def load_ehr_side(folder: Path) -> dict[str, dict[str, Any]]:
+    """The EHR's resources in ``folder`` (``<type>-<id>.json``), by ``Type/id``."""
+    resources: dict[str, dict[str, Any]] = {}
+    for path in sorted(folder.glob("*.json")):
+        resource = json.loads(path.read_text())
+        reference = f"{resource['resourceType']}/{resource['id']}"
+        if path.stem != reference.replace("/", "-", 1):
+            raise ValueError(f"{path}: holds {reference}; name it {reference.replace('/', '-')}")
+        resources[reference] = resource
+    return resources
+
+
+async def _play_the_ehr(
+    client: FhirClient, references: Iterable[str], fixtures: dict[str, dict[str, Any]]
+) -> EhrSide:
+    side = EhrSide()
+    for reference in references:
+        resource = fixtures.get(reference)
+        if resource is None:
+            side.missing.append(reference)
+            continue
+        rtype, rid = reference.split("/", 1)
+        try:
+            await client.read(rtype, rid)
+        except (NotFound, Gone):
+            # A plain PUT to the referenced id: repeating it changes nothing.
+            await client.update(resource)
+            side.created.append(reference)
+        else:
+            side.present.append(reference)
+    return side
 
 
 async def _food_bank_completes(
     client: FhirClient, sessions: sessionmaker[Session], referral_id: str
-) -> None:
-    """What the community organisation's system does on the shared FHIR server."""
+) -> bool:
+    """What the community organisation's system does on the shared FHIR server; False when
+    the referral's Task never reached the server, so there is nothing to act on."""
     with sessions() as session:
         link = Store(session).fhir_links.get(SyncTarget(EntityKind.REFERRAL, referral_id, "Task"))
     if link is None:
-        raise RuntimeError(f"referral {referral_id} was not pushed")
+        return False
     task = (await client.read("Task", link.server_id)).resource or {}
     for status in ("accepted", "in-progress", "completed"):
         task = {**task, "status": status, "owner": {"reference": "Organization/cbo-foodbank-7"}}
@@ -108,60 +197,45 @@ async def _food_bank_completes(
         version = (task.get("meta") or {}).get("versionId")
         result = await client.update(task, if_match=version)
         task = result.resource or task
+    return True
 
 
 async def run_demo(
     *,
-    database_url: str,
-    caseload_path: Path,
-    mappings_dir: Path,
-    fhir_base_url: str,
-    identifier_system: str,
+    client: FhirClient,
+    sessions: sessionmaker[Session],
+    worker: SyncWorker,
+    pull: Pull,
+    rules: RuleYear,
+    caseload: Caseload,
+    ehr_fixtures: Path,
     month: tuple[int, int],
     tz: ZoneInfo,
+    database_url: str,
 ) -> DemoReport:
-    mappings = load_mappings(mappings_dir)
     default_checker()  # profile files are data too: fail at start-up, not mid-push
-    rules = load_rule_year(month[0])
-    caseload = load_caseload(caseload_path)
-    migrate(database_url)
-    engine = make_engine(database_url)
-    try:
-        sessions = make_session_factory(engine)
-        with unit_of_work(sessions) as session:
-            store_caseload(store=Store(session), caseload=caseload, mappings=mappings)
-        report = DemoReport(patients=len(caseload.patients), database_url=database_url)
-        async with FhirClient(fhir_base_url) as client:
-            worker = SyncWorker(
-                sessions=sessions,
-                client=client,
-                mappings=mappings,
-                identifier_system=identifier_system,
-                worker_id="demo",
-            )
-            report.pushed.add(await worker.drain())
-            await _food_bank_completes(client, sessions, DEMO_FOOD_REFERRAL)
-            pulled = await pull_changes(
-                client=client,
-                sessions=sessions,
-                mappings=mappings,
-                identifier_system=identifier_system,
-                resource_types=["Task"],
-                now=_now,
-                after_apply=referral_loop_closer(clock=_now, policy=LoopPolicy(tz=tz)),
-            )
-            report.pulled = len(pulled.applied)
-            report.pushed.add(await worker.drain())
-            with sessions() as session:
-                report.referral = Store(session).referrals.get(DEMO_FOOD_REFERRAL)
-            with unit_of_work(sessions) as session:
-                report.billing = monthly_report(session=session, month=month, tz=tz, rules=rules)
-                report.charges = record_charges(session=session, report=report.billing)
-            report.pushed.add(await worker.drain())
-        with sessions() as session:
-            store = Store(session)
-            report.outbox = {s.value: n for s, n in store.outbox.counts().items()}
-            report.resources_by_type.update(store.fhir_links.counts_by_type())
-        return report
-    finally:
-        engine.dispose()
+    report = DemoReport(patients=len(caseload.patients), database_url=database_url)
+    report.ehr = await _play_the_ehr(client, ehr_references(caseload), load_ehr_side(ehr_fixtures))
+    with unit_of_work(sessions) as session:
+        store_caseload(store=Store(session), caseload=caseload)
+    report.pushed.add(await worker.drain())
+    if await _food_bank_completes(client, sessions, DEMO_FOOD_REFERRAL):
+        report.pulled = len((await pull(["Task"])).applied)
+        report.pushed.add(await worker.drain())
+    else:
+        report.skipped.append(
+            f"referral {DEMO_FOOD_REFERRAL} was not pushed, so the food bank could not act on it"
+        )
+    with sessions() as session:
+        report.referral = Store(session).referrals.get(DEMO_FOOD_REFERRAL)
+    with unit_of_work(sessions) as session:
+        report.billing = monthly_report(session=session, month=month, tz=tz, rules=rules)
+        report.charges = record_charges(session=session, report=report.billing)
+    report.pushed.add(await worker.drain())
+    with sessions() as session:
+        store = Store(session)
+        report.outbox = {s.value: n for s, n in store.outbox.counts().items()}
+        report.resources_by_type.update(store.fhir_links.counts_by_type())
+        report.dead_letters = store.outbox.dead_letters()
+        report.conflicts = store.conflicts.open()
+    return report

@@ -1,0 +1,214 @@
+"""The composition root: the long-lived objects fhirbridge runs with, built from ``Settings``.
+
+Rules:
+
+- Entry points (the command line, its commands, the REST API) build what they need here and
+  hand the pieces down. Nothing below builds a FHIR client, loads the mapping files or picks
+  the pull's hooks by itself, so a setting (timeout, retries, credentials, a hook) means the
+  same thing in every command and route.
+- Plain functions, no container: each takes ``Settings`` (or what was built from it) and
+  returns one thing. Whoever opens something closes it: a ``FhirClient`` is an async context
+  manager, ``database`` disposes its engine on exit.
+- Settings that cannot become a working object (credentials half configured, an unreadable
+  key file) raise ``WiringError`` naming the variables, before any request is sent.
+- Everything the pull needs besides the client and storage comes from ``pull_hooks``; it is
+  the single place where domain rules (the referral loop) are plugged into the generic pull.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import httpx
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from fhirbridge.billing import RuleYear, load_rule_year
+from fhirbridge.caseload import load_caseload
+from fhirbridge.config import Settings
+from fhirbridge.fhir import FhirClient, auth_settings_from, build_auth
+from fhirbridge.mapping.loader import Mappings, load_mappings
+from fhirbridge.persistence import make_engine, make_session_factory, migrate
+from fhirbridge.services.demo import DemoReport, run_demo
+from fhirbridge.services.referral import LoopPolicy, referral_pull_hooks
+from fhirbridge.sync.pull import PullHooks, PullReport, pull_changes
+from fhirbridge.sync.worker import SyncWorker, WorkerOptions
+
+__all__ = [
+    "Clock",
+    "Pull",
+    "WiringError",
+    "billing_rules",
+    "database",
+    "demo",
+    "fhir_client",
+    "mappings",
+    "pull_hooks",
+    "puller",
+    "session_factory",
+    "sync_worker",
+    "utc_now",
+]
+
+Clock = Callable[[], datetime]
+Pull = Callable[[Sequence[str]], Awaitable[PullReport]]
+
+
+class WiringError(ValueError):
+    """The settings cannot be turned into a working object; the message names what to set."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def fhir_client(
+    settings: Settings,
+    base_url: str | None = None,
+    *,
+    timeout: float | None = None,
+    max_retries: int | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> FhirClient:
+    """The FHIR client for ``base_url`` (default ``settings.fhir_base_url``) with the configured
+    credentials, timeout and retries; ``timeout`` / ``max_retries`` override the settings for
+    one use (the webhook retries little: its sender retries itself). ``transport`` replaces the
+    network in tests. Another token: pass ``settings.model_copy(update={...})``."""
+    url = base_url or settings.fhir_base_url
+    try:
+        auth = build_auth(auth_settings_from(settings), base_url=url)
+    except (ValueError, OSError) as error:
+        raise WiringError(f"FHIR server credentials: {error}") from error
+    return FhirClient(
+        url,
+        auth=auth,
+        timeout=settings.fhir_timeout_seconds if timeout is None else timeout,
+        max_retries=settings.fhir_max_retries if max_retries is None else max_retries,
+        transport=transport,
+    )
+
+
+def session_factory(settings: Settings, engine: Engine) -> sessionmaker[Session]:
+    """Sessions on ``engine`` that know, from the mapping files, what each record syncs as."""
+    return make_session_factory(engine, sync_plan=mappings(settings).plan)
+
+
+@contextmanager
+def database(
+    settings: Settings, database_url: str | None = None, *, migrate_first: bool = True
+) -> Iterator[sessionmaker[Session]]:
+    """Sessions on ``database_url`` (default ``settings.database_url``), brought to the newest
+    schema first; the engine is disposed on exit."""
+    url = database_url or settings.database_url
+    if migrate_first:
+        migrate(url)
+    engine = make_engine(url)
+    try:
+        yield session_factory(settings, engine)
+    finally:
+        engine.dispose()
+
+
+@functools.cache
+def _mappings_in(folder: Path) -> Mappings:
+    return load_mappings(folder)
+
+
+def mappings(settings: Settings) -> Mappings:
+    """The mapping files of ``settings.mappings_dir``, loaded and checked once per process."""
+    return _mappings_in(settings.mappings_dir.resolve())
+
+
+@functools.cache
+def billing_rules(year: int) -> RuleYear:
+    """The billing rules of calendar year ``year``, loaded once per process."""
+    return load_rule_year(year)
+
+
+def sync_worker(
+    settings: Settings,
+    *,
+    client: FhirClient,
+    sessions: sessionmaker[Session],
+    worker_id: str,
+    options: WorkerOptions | None = None,
+    clock: Clock = utc_now,
+) -> SyncWorker:
+    """A push worker over ``client`` and ``sessions`` with the installation's mappings and
+    business-identifier namespace."""
+    return SyncWorker(
+        sessions=sessions,
+        client=client,
+        mappings=mappings(settings),
+        identifier_system=settings.identifier_system,
+        worker_id=worker_id,
+        options=options,
+        clock=clock,
+    )
+
+
+def pull_hooks(settings: Settings, clock: Clock) -> PullHooks:
+    """What the pull (and the notification webhook) runs around each change it applies: the
+    referral service refuses tracker moves the Gravity rules forbid and closes the loop of a
+    referral whose Task the performer finished."""
+    policy = LoopPolicy(
+        follow_up_days=settings.referral_follow_up_days,
+        tz=ZoneInfo(settings.practice_timezone),
+    )
+    return referral_pull_hooks(clock=clock, policy=policy)
+
+
+def puller(
+    settings: Settings,
+    *,
+    client: FhirClient,
+    sessions: sessionmaker[Session],
+    clock: Clock = utc_now,
+) -> Pull:
+    """``pull(resource_types)``: apply the server's changes of those types since the last pull,
+    with ``pull_hooks``."""
+    hooks = pull_hooks(settings, clock)
+
+    async def pull(resource_types: Sequence[str]) -> PullReport:
+        return await pull_changes(
+            client=client,
+            sessions=sessions,
+            mappings=mappings(settings),
+            identifier_system=settings.identifier_system,
+            resource_types=resource_types,
+            now=clock,
+            hooks=hooks,
+        )
+
+    return pull
+
+
+async def demo(
+    settings: Settings,
+    *,
+    base_url: str,
+    database_url: str,
+    caseload_path: Path,
+    ehr_dir: Path,
+    month: tuple[int, int],
+) -> DemoReport:
+    """The demo job on ``base_url`` and ``database_url``, in the practice's time zone."""
+    with database(settings, database_url) as sessions:
+        async with fhir_client(settings, base_url) as client:
+            return await run_demo(
+                client=client,
+                sessions=sessions,
+                worker=sync_worker(settings, client=client, sessions=sessions, worker_id="demo"),
+                pull=puller(settings, client=client, sessions=sessions),
+                rules=billing_rules(month[0]),
+                caseload=load_caseload(caseload_path),
+                ehr_fixtures=ehr_dir,
+                month=month,
+                tz=ZoneInfo(settings.practice_timezone),
+                database_url=database_url,
+            )
