@@ -483,6 +483,20 @@ class SyncCursorRow(Base):
     updated_at: Mapped[datetime]
 
 
+class ServerProfileRow(Base):
+    """What the push learned about one FHIR server (by base URL), kept across runs (0005).
+
+    ``max_transaction_entries``: the largest transaction the server accepted after refusing a
+    bigger one for its size; None while it has refused none.
+    """
+
+    __tablename__ = "server_profiles"
+
+    base_url: Mapped[str] = mapped_column(String(512), primary_key=True)
+    max_transaction_entries: Mapped[int | None] = mapped_column(Integer)
+    updated_at: Mapped[datetime]
+
+
 # -- billing: monthly charges (migration 0004) --------------------------------------------
 
 

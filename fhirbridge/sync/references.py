@@ -1,11 +1,16 @@
-"""References resolved through what storage knows: patient and staff links, FHIR links."""
+"""References resolved through what storage knows: patient and staff links, FHIR links.
+
+Our records are referenced by their primary resource (``Mappings.plan.primary``); pass
+``plan=mappings.plan``. Without a plan the legacy ``PRIMARY_RESOURCE`` table is used, for
+callers not yet moved to the plan.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
 from fhirbridge.mapping.context import MissingReference
-from fhirbridge.mapping.references import PRIMARY_RESOURCE
+from fhirbridge.mapping.plan import SyncPlan
 from fhirbridge.persistence import EntityKind, FhirLink, Store, SyncTarget
 
 __all__ = ["LinkReferences", "UnresolvedReference", "split_reference"]
@@ -33,14 +38,17 @@ def split_reference(reference: str) -> tuple[str, str] | None:
 class LinkReferences:
     """Implements the mapping layer's ``References`` over a Store (one unit of work)."""
 
-    def __init__(self, store: Store, *, known: Iterable[FhirLink] = ()) -> None:
+    def __init__(
+        self, store: Store, *, known: Iterable[FhirLink] = (), plan: SyncPlan | None = None
+    ) -> None:
         self._store = store
+        self._primary = plan.primary_resources if plan is not None else _legacy_primary()
         self._people: dict[tuple[str, str], str] = {}  # a batch names the same few people
         # Server ids already looked up (or handed in by the caller), to spare repeat queries.
         self._servers: dict[tuple[str, str], str] = {
             (link.entity_kind.value, link.local_id): f"{link.resource_type}/{link.server_id}"
             for link in known
-            if PRIMARY_RESOURCE.get(link.entity_kind.value) == link.resource_type
+            if self._primary.get(link.entity_kind.value) == link.resource_type
         }
 
     def reference(self, concept: str, local_id: str) -> str:
@@ -52,7 +60,7 @@ class LinkReferences:
         cached = self._servers.get((concept, local_id))
         if cached is not None:
             return cached
-        resource_type = PRIMARY_RESOURCE[concept]
+        resource_type = self._primary[concept]
         link = self._store.fhir_links.get(SyncTarget(EntityKind(concept), local_id, resource_type))
         if link is None:
             raise UnresolvedReference(concept, local_id)
@@ -75,9 +83,15 @@ class LinkReferences:
             member = self._store.care_team.find_by_practitioner_reference(reference)
             return member.id if member else None
         parts = split_reference(reference)
-        if parts is None or parts[0] != PRIMARY_RESOURCE[concept]:
+        if parts is None or parts[0] != self._primary.get(concept):
             return None
         link = self._store.fhir_links.find_by_server_id(*parts)
         if link is None or link.entity_kind.value != concept:
             return None
         return link.local_id
+
+
+def _legacy_primary() -> dict[str, str]:
+    from fhirbridge.mapping.references import PRIMARY_RESOURCE  # legacy path only
+
+    return dict(PRIMARY_RESOURCE)

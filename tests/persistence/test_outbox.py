@@ -18,6 +18,7 @@ from fhirbridge.persistence import (
     unit_of_work,
 )
 from fhirbridge.persistence.repositories import Outbox
+from fhirbridge.persistence.repositories.outbox import waiting_since
 from tests.sessions import session_factory
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -231,3 +232,64 @@ def test_next_due_is_the_soonest_pending_attempt(sessions: sessionmaker[Session]
 
     with sessions() as session:
         assert Outbox(session).next_due() == T0
+
+
+def test_giving_a_claim_back_makes_its_entries_due_at_once_without_counting_the_attempt(
+    sessions: sessionmaker[Session],
+) -> None:
+    _enqueue(sessions, PLAN, GOAL)
+    claimed = _claim(sessions, worker="w1")
+    later = T0 + timedelta(seconds=30)
+    with unit_of_work(sessions) as session:
+        released = Outbox(session).release([e.id for e in claimed], worker_id="w1", now=later)
+    assert released == 2
+    assert [(e.state, e.attempts, e.claimed_by) for e in _claim(sessions, at=later)] == [
+        (OutboxState.IN_FLIGHT, 1, "w1"),
+        (OutboxState.IN_FLIGHT, 1, "w1"),
+    ]
+
+
+def test_giving_back_leaves_entries_another_worker_holds(sessions: sessionmaker[Session]) -> None:
+    _enqueue(sessions, PLAN)
+    (entry,) = _claim(sessions, worker="w2")
+    with unit_of_work(sessions) as session:
+        assert Outbox(session).release([entry.id], worker_id="w1") == 0
+        assert [e.id for e in Outbox(session).held([entry.id], worker_id="w2")] == [entry.id]
+    assert _get(sessions, entry.id).state is OutboxState.IN_FLIGHT
+
+
+def test_waiting_names_the_targets_with_a_push_pending_or_under_way(
+    sessions: sessionmaker[Session],
+) -> None:
+    _enqueue(sessions, PLAN)
+    _enqueue(sessions, GOAL, at=T0 + timedelta(seconds=1))
+    (plan,) = _claim(sessions, batch_size=1)
+    with unit_of_work(sessions) as session:
+        Outbox(session).mark_done(plan.id)
+        assert Outbox(session).waiting([PLAN, GOAL, TASK]) == {GOAL}
+
+
+def test_a_deferred_entry_is_woken_when_a_record_it_waits_for_is_pushed(
+    sessions: sessionmaker[Session],
+) -> None:
+    _enqueue(sessions, TASK)
+    (task,) = _claim(sessions)
+    with unit_of_work(sessions) as session:
+        outbox = Outbox(session)
+        outbox.defer(
+            task.id, waiting_for=[PLAN], since=T0, retry_at=T0 + timedelta(hours=1), now=T0
+        )
+        assert outbox.wake([GOAL], now=T0) == 0
+        assert outbox.wake([PLAN], now=T0 + timedelta(seconds=5)) == 1
+    assert _get(sessions, task.id).next_attempt_at == T0 + timedelta(seconds=5)
+
+
+def test_a_deferred_entry_remembers_since_when_it_waits(sessions: sessionmaker[Session]) -> None:
+    _enqueue(sessions, TASK)
+    (task,) = _claim(sessions)
+    with unit_of_work(sessions) as session:
+        Outbox(session).defer(task.id, waiting_for=[PLAN], since=T0, retry_at=T0, now=T0)
+    (again,) = _claim(sessions, at=T0 + timedelta(minutes=1))
+    assert waiting_since(again) == T0
+    assert again.last_error is not None
+    assert "care_plan/plan-1" in again.last_error

@@ -21,12 +21,12 @@ from fhirbridge.persistence import (
     Store,
     SyncTarget,
     make_engine,
-    make_session_factory,
     unit_of_work,
 )
 from fhirbridge.persistence.scratch import DatabaseUnavailable, scratch_database
 from fhirbridge.sync.conflicts import MergedRecordMismatch, resolve_conflict
 from tests.conftest import POSTGRES_URL
+from tests.sessions import session_factory
 from tests.sync.conftest import SyncWorld, now
 
 PLAN = SyncTarget(EntityKind.CARE_PLAN, "cp-1001", "CarePlan")
@@ -45,7 +45,7 @@ def sessions(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[session
     try:
         with scratch_database(request.param, workdir=tmp_path, postgres_url=POSTGRES_URL) as url:
             engine = make_engine(url)
-            yield make_session_factory(engine)
+            yield session_factory(engine)
             engine.dispose()
     except DatabaseUnavailable as error:
         pytest.skip(f"PostgreSQL not reachable at {error.url} ({error.reason})")
@@ -180,7 +180,7 @@ def _concurrent_edit(world: SyncWorld) -> tuple[int, dict[str, Any]]:
         store = Store(session)
         plan = store.care_plans.require("cp-1001")
         plan.title = "Local title"
-        store.save(plan, sync_as=["CarePlan"])
+        store.save(plan)
     remote = world.edit(EntityKind.CARE_PLAN, "cp-1001", "CarePlan", {"title": "Server title"})
     (conflict_id,) = world.pull("CarePlan").conflict_ids
     return conflict_id, remote

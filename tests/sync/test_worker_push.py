@@ -24,11 +24,11 @@ from fhirbridge.persistence import (
     Store,
     SyncTarget,
     make_engine,
-    make_session_factory,
     migrate,
     unit_of_work,
 )
 from fhirbridge.sync.worker import PushStats, SyncWorker, WorkerOptions
+from tests.sessions import session_factory
 
 pytestmark = pytest.mark.integration
 CASELOAD = PROJECT_ROOT / "fixtures" / "demo" / "caseload.yaml"
@@ -49,7 +49,7 @@ def sessions(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
     url = f"sqlite:///{tmp_path / 'sync.db'}"
     migrate(url)
     engine = make_engine(url)
-    yield make_session_factory(engine)
+    yield session_factory(engine)
     engine.dispose()
 
 
@@ -61,8 +61,7 @@ def _save_all(sessions: sessionmaker[Session], caseload: Caseload, mappings: Map
         for member in caseload.members:
             store.save(member)
         for record in caseload.care_records():
-            resources = [m.resource for m in mappings.for_concept(concept_of(record))]
-            store.save(record, sync_as=resources)
+            store.save(record)
 
 
 def _drain(
@@ -170,7 +169,7 @@ def test_a_changed_record_is_updated_in_place_with_if_match(
     _drain(sessions, mappings, fhir_server.base_url, system)
     goal = dataclasses.replace(caseload.goals[0], description="HbA1c below 6.8%")
     with unit_of_work(sessions) as session:
-        Store(session).save(goal, sync_as=["Goal"])
+        Store(session).save(goal)
 
     stats = _drain(sessions, mappings, fhir_server.base_url, system)
 
@@ -245,7 +244,7 @@ def test_a_concurrent_edit_on_the_server_becomes_a_conflict_not_an_overwrite(
     assert httpx.put(url, json=theirs).status_code == 200
     ours = dataclasses.replace(caseload.goals[1], description="Systolic under 135")
     with unit_of_work(sessions) as session:
-        Store(session).save(ours, sync_as=["Goal"])
+        Store(session).save(ours)
 
     stats = _drain(sessions, mappings, fhir_server.base_url, system)
 

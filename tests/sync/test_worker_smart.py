@@ -15,16 +15,15 @@ from fhirbridge.cli import app
 from fhirbridge.config import PROJECT_ROOT
 from fhirbridge.fhir import SigningKey
 from fhirbridge.localserver import LocalFhirServer
-from fhirbridge.mapping.loader import load_mappings
 from fhirbridge.persistence import (
     OutboxState,
     Store,
     make_engine,
-    make_session_factory,
     migrate,
     unit_of_work,
 )
 from fhirbridge.services.caseload import store_caseload
+from tests.sessions import session_factory
 
 pytestmark = pytest.mark.integration
 CLIENT_ID = "fhirbridge-sync"
@@ -72,11 +71,10 @@ def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     url = f"sqlite:///{tmp_path / 'smart.db'}"
     migrate(url)
     engine = make_engine(url)
-    with unit_of_work(make_session_factory(engine)) as session:
+    with unit_of_work(session_factory(engine)) as session:
         store_caseload(
             store=Store(session),
             caseload=load_caseload(PROJECT_ROOT / "fixtures" / "demo" / "caseload.yaml"),
-            mappings=load_mappings(PROJECT_ROOT / "mappings"),
         )
     engine.dispose()
     monkeypatch.setenv("FHIRBRIDGE_DATABASE_URL", url)
@@ -89,7 +87,7 @@ def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 
 def _pending(url: str) -> int:
     engine = make_engine(url)
-    with make_session_factory(engine)() as session:
+    with session_factory(engine)() as session:
         counts = Store(session).outbox.counts()
     engine.dispose()
     return counts[OutboxState.PENDING]
@@ -124,3 +122,38 @@ def test_sync_push_with_a_wrong_key_fails_clearly_and_keeps_every_record(
     assert "refused our credentials" in result.output
     assert "invalid_client" in result.output
     assert _pending(database) > 0
+
+
+def _states(url: str) -> dict[OutboxState, int]:
+    engine = make_engine(url)
+    with session_factory(engine)() as session:
+        counts = Store(session).outbox.counts()
+    engine.dispose()
+    return counts
+
+
+def test_a_wrong_key_with_two_batches_in_flight_leaves_every_entry_pending_none_in_flight(
+    database: str,
+    tmp_path: Path,
+    registered_key: Path,
+    smart_server: LocalFhirServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FHIRBRIDGE_SMART_PRIVATE_KEY_PATH", str(_rsa_key(tmp_path / "wrong.pem")))
+    entries = sum(_states(database).values())
+
+    result = runner.invoke(
+        app,
+        ["sync", "push", "--once", "--batch-size", "10", "--fhir-url", smart_server.base_url],
+    )
+
+    assert result.exit_code == 3, result.output
+    states = _states(database)
+    assert (states[OutboxState.IN_FLIGHT], states[OutboxState.DEAD]) == (0, 0)
+    assert states[OutboxState.PENDING] == entries
+    # Once the key is fixed, everything goes, once.
+    monkeypatch.setenv("FHIRBRIDGE_SMART_PRIVATE_KEY_PATH", str(registered_key))
+    fixed = runner.invoke(app, ["sync", "push", "--once", "--fhir-url", smart_server.base_url])
+    assert fixed.exit_code == 0, fixed.output
+    assert f"pushed {entries}" in fixed.output
+    assert _states(database)[OutboxState.DONE] == entries

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from fhirbridge.persistence.errors import OutboxEntryNotFound, OutboxStateError
@@ -34,8 +34,28 @@ _PENDING = OutboxState.PENDING.value
 _TARGET = ("entity_kind", "local_id", "resource_type")
 
 
+_WAITING = "waiting since"
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def waiting_since(entry: OutboxEntry) -> datetime | None:
+    """When ``entry`` began waiting for records it references (see ``Outbox.defer``)."""
+    error = entry.last_error or ""
+    if not error.startswith(f"{_WAITING} "):
+        return None
+    stamp = error[len(_WAITING) + 1 :].split(" ", 1)[0]
+    try:
+        return datetime.fromisoformat(stamp)
+    except ValueError:
+        return None
+
+
+def _waited_names(error: str) -> list[str]:
+    _, found, names = error.partition(" for ")
+    return names.split(", ") if found else []
 
 
 def _to_record(row: OutboxRow) -> OutboxEntry:
@@ -241,6 +261,41 @@ class Outbox:
             self._session.flush()
         return len(rows)
 
+    def release(
+        self, entry_ids: Sequence[int], *, worker_id: str, now: datetime | None = None
+    ) -> int:
+        """Give back entries ``worker_id`` claimed but did not push (a cancelled batch): they
+        are due again at once and the claim does not count as an attempt. Entries no longer
+        in flight for that worker are left alone; returns how many were released."""
+        now = now or self._clock()
+        rows = self._held_rows(entry_ids, worker_id)
+        for row in rows:
+            row.attempts = max(0, row.attempts - 1)
+            row.updated_at = now
+            self._back_to_pending(row, next_attempt_at=now)
+            self._session.flush()
+        return len(rows)
+
+    def held(self, entry_ids: Sequence[int], *, worker_id: str) -> list[OutboxEntry]:
+        """Those of ``entry_ids`` still in flight under ``worker_id``'s claim."""
+        return [_to_record(row) for row in self._held_rows(entry_ids, worker_id)]
+
+    def _held_rows(self, entry_ids: Sequence[int], worker_id: str) -> list[OutboxRow]:
+        if not entry_ids:
+            return []
+        return list(
+            self._session.scalars(
+                select(OutboxRow)
+                .where(
+                    OutboxRow.id.in_(entry_ids),
+                    OutboxRow.state == OutboxState.IN_FLIGHT.value,
+                    OutboxRow.claimed_by == worker_id,
+                )
+                .order_by(OutboxRow.id)
+                .execution_options(populate_existing=True)
+            )
+        )
+
     def get(self, entry_id: int) -> OutboxEntry | None:
         row = self._session.get(OutboxRow, entry_id, populate_existing=True)
         return None if row is None else _to_record(row)
@@ -261,6 +316,64 @@ class Outbox:
             if found is not None:
                 return True
         return False
+
+    def waiting(self, targets: Sequence[SyncTarget]) -> set[SyncTarget]:
+        """Those of ``targets`` with a push pending or under way (one query per 500)."""
+        wanted = set(targets)
+        found: set[SyncTarget] = set()
+        ordered = sorted(wanted, key=lambda t: (t.entity_kind.value, t.local_id, t.resource_type))
+        for start in range(0, len(ordered), 500):
+            chunk = ordered[start : start + 500]
+            rows = self._session.execute(
+                select(OutboxRow.entity_kind, OutboxRow.local_id, OutboxRow.resource_type).where(
+                    OutboxRow.local_id.in_({t.local_id for t in chunk}),
+                    OutboxRow.state.in_([_PENDING, OutboxState.IN_FLIGHT.value]),
+                )
+            )
+            for kind, local_id, resource_type in rows:
+                target = SyncTarget(EntityKind(kind), local_id, resource_type)
+                if target in wanted:
+                    found.add(target)
+        return found
+
+    def defer(
+        self,
+        entry_id: int,
+        *,
+        waiting_for: Sequence[SyncTarget],
+        since: datetime,
+        retry_at: datetime,
+        now: datetime | None = None,
+    ) -> None:
+        """Put a claimed entry back to pending because the records it references are not on
+        the server yet; ``wake`` makes it due as soon as one of them is pushed."""
+        names = ", ".join(f"{t.entity_kind.value}/{t.local_id}" for t in waiting_for)
+        error = f"{_WAITING} {since.astimezone(UTC).isoformat()} for {names}"
+        self.mark_failed(entry_id, transient=True, error=error, retry_at=retry_at, now=now)
+
+    def wake(self, pushed: Sequence[SyncTarget], *, now: datetime | None = None) -> int:
+        """Make entries deferred for any of ``pushed`` due now; returns how many."""
+        now = now or self._clock()
+        wanted = {f"{t.entity_kind.value}/{t.local_id}" for t in pushed}
+        woken = 0
+        ordered = sorted(wanted)
+        for start in range(0, len(ordered), 50):
+            names = ordered[start : start + 50]
+            rows = self._session.scalars(
+                select(OutboxRow).where(
+                    OutboxRow.state == _PENDING,
+                    OutboxRow.next_attempt_at > now,
+                    OutboxRow.last_error.like(f"{_WAITING} %"),
+                    or_(*(OutboxRow.last_error.contains(name) for name in names)),
+                )
+            ).all()
+            for row in rows:
+                waited = set(_waited_names(row.last_error or ""))
+                if waited & wanted:
+                    row.next_attempt_at = now
+                    woken += 1
+        self._session.flush()
+        return woken
 
     def next_due(self) -> datetime | None:
         """When the soonest pending entry becomes due (None when nothing is pending)."""
