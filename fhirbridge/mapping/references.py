@@ -14,18 +14,7 @@ from dataclasses import dataclass, field
 
 from fhirbridge.domain.people import CareTeamMember, PatientLink
 
-__all__ = ["PRIMARY_RESOURCE", "StaticReferences"]
-
-PRIMARY_RESOURCE: dict[str, str] = {
-    "enrollment": "EpisodeOfCare",
-    "program_consent": "Consent",
-    "care_plan": "CarePlan",
-    "goal": "Goal",
-    "care_task": "Task",
-    "time_entry": "Encounter",
-    "referral": "ServiceRequest",
-    "charge": "ChargeItem",
-}
+__all__ = ["StaticReferences"]
 
 
 @dataclass

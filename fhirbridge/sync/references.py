@@ -1,8 +1,7 @@
 """References resolved through what storage knows: patient and staff links, FHIR links.
 
-Our records are referenced by their primary resource (``Mappings.plan.primary``); pass
-``plan=mappings.plan``. Without a plan the legacy ``PRIMARY_RESOURCE`` table is used, for
-callers not yet moved to the plan.
+Our records are referenced by their primary resource (``Mappings.plan.primary``): the plan
+given, or else the one the store's session carries.
 """
 
 from __future__ import annotations
@@ -11,7 +10,7 @@ from collections.abc import Iterable
 
 from fhirbridge.mapping.context import MissingReference
 from fhirbridge.mapping.plan import SyncPlan
-from fhirbridge.persistence import EntityKind, FhirLink, Store, SyncTarget
+from fhirbridge.persistence import EntityKind, FhirLink, Store, SyncTarget, sync_plan_of
 
 __all__ = ["LinkReferences", "UnresolvedReference", "split_reference"]
 
@@ -42,7 +41,10 @@ class LinkReferences:
         self, store: Store, *, known: Iterable[FhirLink] = (), plan: SyncPlan | None = None
     ) -> None:
         self._store = store
-        self._primary = plan.primary_resources if plan is not None else _legacy_primary()
+        plan = plan or sync_plan_of(store.session)
+        if plan is None:
+            raise ValueError("LinkReferences needs a sync plan (plan=, or a planned session)")
+        self._primary = plan.primary_resources
         self._people: dict[tuple[str, str], str] = {}  # a batch names the same few people
         # Server ids already looked up (or handed in by the caller), to spare repeat queries.
         self._servers: dict[tuple[str, str], str] = {
@@ -89,9 +91,3 @@ class LinkReferences:
         if link is None or link.entity_kind.value != concept:
             return None
         return link.local_id
-
-
-def _legacy_primary() -> dict[str, str]:
-    from fhirbridge.mapping.references import PRIMARY_RESOURCE  # legacy path only
-
-    return dict(PRIMARY_RESOURCE)
