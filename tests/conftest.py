@@ -11,6 +11,12 @@ import pytest
 from fhirbridge.localserver import LocalFhirServer
 
 pytest_plugins = ["tests.servers.fixtures"]
+# xdist workers start with COLUMNS=80 and LINES=24 in their environment, which rich freezes
+# into the CLI's console when fhirbridge.cli is imported; without them the console reads the
+# width per command, so a test can ask for a wide one (``env={"COLUMNS": "400"}``).
+os.environ.pop("COLUMNS", None)
+os.environ.pop("LINES", None)
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
 SHARED_EXAMPLES = ROOT.parent / "shared" / "fhir-examples" / "r4"
