@@ -285,11 +285,23 @@ def sync_push(
     lease_seconds: Annotated[
         int, typer.Option(min=0, help="Release entries claimed longer ago (their worker died).")
     ] = 300,
+    max_transaction_entries: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Most entries the server takes in one transaction "
+            "(FHIRBRIDGE_FHIR_MAX_TRANSACTION_ENTRIES; learned from a refusal otherwise).",
+        ),
+    ] = None,
 ) -> None:
     """Push pending local changes to the FHIR server (idempotent; safe to run on many hosts).
     Exit code 1 when dead letters or open conflicts are left."""
     settings = Settings()
-    options = WorkerOptions(batch_size=batch_size, lease=timedelta(seconds=lease_seconds))
+    options = WorkerOptions(
+        batch_size=batch_size,
+        lease=timedelta(seconds=lease_seconds),
+        max_transaction_entries=max_transaction_entries,
+    )
     started = time.perf_counter()
     stats, left = asyncio.run(
         _push(

@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     smart_scopes: str = "system/*.cruds"
     fhir_timeout_seconds: float = 30.0
     fhir_max_retries: int = Field(default=5, ge=0)
+    # Most entries the server takes in one transaction (None: as many as a batch holds). A
+    # server that refuses a transaction for its size teaches the worker a smaller one anyway;
+    # this spares the first refusal on servers whose limit is documented.
+    fhir_max_transaction_entries: int | None = Field(default=None, ge=1)
 
     # -- REST API (fhirbridge.api) --
     # Bearer tokens are verified against this JWKS file only: no key is fetched at request time.

@@ -17,6 +17,7 @@ Rules:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -147,8 +148,16 @@ def sync_worker(
         mappings=mappings(settings),
         identifier_system=settings.identifier_system,
         worker_id=worker_id,
-        options=options,
+        options=_with_transaction_limit(options or WorkerOptions(), settings),
         clock=clock,
+    )
+
+
+def _with_transaction_limit(options: WorkerOptions, settings: Settings) -> WorkerOptions:
+    if options.max_transaction_entries is not None or settings.fhir_max_transaction_entries is None:
+        return options
+    return dataclasses.replace(
+        options, max_transaction_entries=settings.fhir_max_transaction_entries
     )
 
 

@@ -11,6 +11,7 @@ from fhirbridge.caseload import load_caseload
 from fhirbridge.config import PROJECT_ROOT, Settings
 from fhirbridge.persistence import OutboxState, Store, unit_of_work
 from fhirbridge.services.caseload import store_caseload
+from fhirbridge.sync.worker import WorkerOptions
 
 
 def test_fhir_client_takes_the_base_url_and_retries_from_the_settings() -> None:
@@ -69,3 +70,30 @@ def test_database_sessions_know_what_each_record_syncs_as(tmp_path: Path) -> Non
     referral_targets = {e.resource_type for e in pending if e.local_id == "r-1001-food"}
     assert written == len(pending) > 0
     assert referral_targets == {"ServiceRequest", "Task"}
+
+
+def test_the_worker_takes_the_transaction_limit_from_the_settings(tmp_path: Path) -> None:
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'w.db'}", fhir_max_transaction_entries=8
+    )
+    client = wiring.fhir_client(settings)
+
+    with wiring.database(settings) as sessions:
+        worker = wiring.sync_worker(settings, client=client, sessions=sessions, worker_id="w")
+
+    assert worker.options.max_transaction_entries == 8
+
+
+def test_a_transaction_limit_given_to_the_worker_wins_over_the_settings(tmp_path: Path) -> None:
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'w.db'}", fhir_max_transaction_entries=8
+    )
+    client = wiring.fhir_client(settings)
+    options = WorkerOptions(max_transaction_entries=3)
+
+    with wiring.database(settings) as sessions:
+        worker = wiring.sync_worker(
+            settings, client=client, sessions=sessions, worker_id="w", options=options
+        )
+
+    assert worker.options.max_transaction_entries == 3
