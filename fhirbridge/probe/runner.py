@@ -74,20 +74,7 @@ async def _capabilities(run: ProbeRun) -> bool:
     """False when the server cannot be reached at all: nothing else is worth trying."""
     try:
         caps = await run.client.capabilities()
-    except TransportError as error:
-        run.report.unreachable = explain(error)
-        run.add(
-            Check.CAPABILITIES,
-            None,
-            CheckStatus.FAILED,
-            required=True,
-            advertised=None,
-            detail=explain(error),
-            request=error.request.redacted(),
-        )
-        return False
     except FhirError as error:
-        # Without a statement every type is "not listed", so everything is still tried.
         run.add(
             Check.CAPABILITIES,
             None,
@@ -97,6 +84,10 @@ async def _capabilities(run: ProbeRun) -> bool:
             detail=explain(error),
             request=error.request.redacted(),
         )
+        if isinstance(error, TransportError):
+            run.report.unreachable = explain(error)
+            return False
+        # Without a statement every type is "not listed", so everything is still tried.
         return True
     run.caps = caps
     run.report.server = _summary(caps, run.types)
