@@ -27,6 +27,9 @@ def make_engine(url: str, **engine_options: Any) -> Engine:
     ``?options=-csearch_path%3Dfb_1234``.
     """
     backend = make_url(url).get_backend_name()
+    # A statement that fails must not carry a patient's values into an exception message, and
+    # from there into a log or a dead-letter reason.
+    engine_options.setdefault("hide_parameters", True)
     if backend == "sqlite":
         engine = create_engine(url, **engine_options)
         _configure_sqlite(engine)

@@ -196,7 +196,12 @@ class SyncWorker:
         except FhirError as exc:  # transport, 429, 5xx, a malformed answer: try again later
             self._recorder.retry_later(entries, exc, stats)
         except Exception as exc:
-            log.exception("push batch failed; its entries are retried later")
+            # The class only: a message or traceback may quote a record's content.
+            log.error(
+                "push batch of %d entries failed (%s); retried later",
+                len(entries),
+                type(exc).__name__,
+            )
             self._recorder.retry_later(entries, exc, stats)
         except BaseException:  # cancelled: give the claim back at once
             stats.released += self._claims.give_back(entries)
