@@ -49,7 +49,7 @@ from fhirbridge.domain import PatientLink
 from fhirbridge.mapping.concepts import CONCEPTS
 from fhirbridge.mapping.context import MappingContext, MappingError
 from fhirbridge.mapping.engine import ResourceMapping, apply_resource, build_entity
-from fhirbridge.mapping.inbound import Adopt, InboundRules, Skip, load_inbound
+from fhirbridge.mapping.inbound import Adopt, InboundRules, Skip
 from fhirbridge.mapping.loader import Mappings
 from fhirbridge.persistence import (
     EntityKind,
@@ -161,11 +161,6 @@ def ndjson_files(folder: Path) -> list[tuple[str, Path]]:
     return sorted(found, key=lambda item: (_rank(item[0]), item[1].name))
 
 
-def _mappings_root(mappings: Mappings) -> Path:
-    # Resource mappings live in <root>/resources/*.yaml.
-    return Path(mappings.resources[0].source).parent.parent
-
-
 def _rank(resource_type: str) -> int:
     return IMPORT_ORDER.index(resource_type) if resource_type in IMPORT_ORDER else 99
 
@@ -182,15 +177,14 @@ def import_ndjson(
 ) -> ImportSummary:
     """Import ``files`` (see module doc); returns what happened to each resource.
 
-    ``inbound`` are the adoption rules loaded at start-up; without them ``inbound.yaml`` is
-    read from the folder the mappings were loaded from."""
+    ``inbound`` replaces the adoption rules loaded with the mappings (``inbound.yaml``)."""
     importer = _Importer(
         sessions=sessions,
         mappings=mappings,
         identifier_system=identifier_system,
         options=options or ImportOptions(),
         now=now or (lambda: datetime.now(UTC)),
-        inbound=inbound or load_inbound(_mappings_root(mappings), mappings),
+        inbound=inbound or mappings.inbound,
     )
     return importer.run(sorted(files, key=lambda item: _rank(item[0])))
 

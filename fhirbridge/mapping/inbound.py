@@ -21,12 +21,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fhirbridge.datafiles import DataFileError, YamlDocument, parse_model, read_yaml
 from fhirbridge.mapping.elements import ElementPath, UnknownElement, resolve
-from fhirbridge.mapping.loader import Mappings
 from fhirbridge.mapping.schema import AdoptionCondition, AdoptionRule, InboundFile
+
+if TYPE_CHECKING:  # the loader reads inbound.yaml with the other mapping files
+    from fhirbridge.mapping.loader import Mappings
 
 __all__ = [
     "INBOUND_FILE",

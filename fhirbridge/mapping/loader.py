@@ -6,8 +6,9 @@ or concept fails here, with its path and line, before any record is mapped.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
@@ -19,6 +20,7 @@ from fhirbridge.mapping.codes import CodeTable, Terminology
 from fhirbridge.mapping.concepts import CONCEPTS, ENUMS, LINKED_CONCEPTS
 from fhirbridge.mapping.elements import UnknownElement, resolve
 from fhirbridge.mapping.engine import ResourceMapping, _Fixed, _Rule, field_type
+from fhirbridge.mapping.inbound import INBOUND_FILE, InboundRules, load_inbound
 from fhirbridge.mapping.plan import SyncPlan
 from fhirbridge.mapping.schema import (
     CodeSystemsFile,
@@ -40,6 +42,8 @@ class Mappings:
     terminology: Terminology
     resources: tuple[ResourceMapping, ...]
     plan: SyncPlan
+    # Which other systems' resources become records (inbound.yaml); none without the file.
+    inbound: InboundRules = field(default_factory=lambda: InboundRules({}))
 
     def for_concept(self, concept: str) -> tuple[ResourceMapping, ...]:
         return tuple(m for m in self.resources if m.concept == concept)
@@ -70,7 +74,10 @@ def load_mappings(root: Path) -> Mappings:
         seen[key] = path
     plan = _sync_plan(documents, resources)
     primary_resources.update(plan.primary_resources)
-    return Mappings(terminology, resources, plan)
+    loaded = Mappings(terminology, resources, plan)
+    if not (root / INBOUND_FILE).exists():
+        return loaded
+    return dataclasses.replace(loaded, inbound=load_inbound(root, loaded))
 
 
 def _sync_plan(documents: list[YamlDocument], resources: tuple[ResourceMapping, ...]) -> SyncPlan:

@@ -3,6 +3,7 @@ and their trackers, never ordinary EHR orders; the rest is skipped and counted b
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,8 +14,8 @@ from fhirbridge.bulk import ImportSummary, import_ndjson, ndjson_files
 from fhirbridge.config import Settings
 from fhirbridge.datafiles import DataFileError
 from fhirbridge.domain import TaskStatus
-from fhirbridge.mapping.inbound import load_inbound
-from fhirbridge.mapping.loader import Mappings
+from fhirbridge.mapping.inbound import Skip, load_inbound
+from fhirbridge.mapping.loader import Mappings, load_mappings
 from fhirbridge.persistence import Store
 from fhirbridge.services.referral import SDOH_CATEGORIES
 
@@ -178,3 +179,29 @@ def test_a_broken_inbound_file_is_refused_with_file_and_line(
 
     assert (caught.value.path.name, caught.value.line) == ("inbound.yaml", line)
     assert reason in caught.value.reason
+
+
+def test_a_broken_inbound_file_stops_loading_the_mappings_at_start_up(tmp_path: Path) -> None:
+    root = tmp_path / "mappings"
+    shutil.copytree(Settings().mappings_dir, root)
+    (root / "inbound.yaml").write_text(BROKEN[3][0])
+
+    with pytest.raises(DataFileError) as caught:
+        load_mappings(root)
+
+    assert (caught.value.path.name, caught.value.line) == ("inbound.yaml", 3)
+
+
+def test_the_mappings_carry_the_shipped_adoption_rules(mappings: Mappings) -> None:
+    assert set(mappings.inbound.rules) >= {"ServiceRequest", "Task"}
+
+
+def test_without_an_inbound_file_no_other_systems_resource_is_adopted(tmp_path: Path) -> None:
+    root = tmp_path / "mappings"
+    shutil.copytree(Settings().mappings_dir, root)
+    (root / "inbound.yaml").unlink()
+
+    rules = load_mappings(root).inbound
+
+    decision = rules.decide({"resourceType": "Goal"}, lambda concept, reference: False)
+    assert isinstance(decision, Skip)
