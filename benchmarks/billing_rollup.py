@@ -2,7 +2,7 @@
 
 Generates 10 000 patients with one program enrollment and its consent each, and 20 time entries
 a patient in October 2026 (some running over the month's edges), then times
-``aggregate_month`` (SQL pre-aggregation plus the summary roll-up of every patient) and the
+``practice_month`` (SQL pre-aggregation plus the summary roll-up of every patient) and the
 month-end report built from it. Target: under 2 s per backend.
 
     .venv/bin/python benchmarks/billing_rollup.py [--postgres-url URL] [--patients N]
@@ -27,11 +27,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, insert
 
 from fhirbridge.billing import load_rule_year
-from fhirbridge.billing.aggregate import aggregate_month
 from fhirbridge.billing.report import build_report
 from fhirbridge.config import PROJECT_ROOT
 from fhirbridge.mapping.loader import load_mappings
-from fhirbridge.persistence import make_engine, make_session_factory
+from fhirbridge.persistence import Store, make_engine, make_session_factory
 from fhirbridge.persistence.scratch import scratch_database
 from fhirbridge.persistence.tables import (
     CareTeamMemberRow,
@@ -40,6 +39,7 @@ from fhirbridge.persistence.tables import (
     ProgramConsentRow,
     TimeEntryRow,
 )
+from fhirbridge.services.billing import practice_month
 
 MONTH = (2026, 10)
 TZ = ZoneInfo("America/Chicago")
@@ -169,7 +169,7 @@ def _time(
         for _ in range(repeat):
             with sessions() as session:
                 started, cpu = time.perf_counter(), time.process_time()
-                practice = aggregate_month(session, rules=rules, month=MONTH, tz=TZ)
+                practice = practice_month(Store(session), rules=rules, month=MONTH, tz=TZ)
                 report = build_report(practice, rules=rules, time_zone=TZ.key)
                 timings.append((time.perf_counter() - started, time.process_time() - cpu))
         return loaded, timings, len(practice.results), len(report.earned)

@@ -11,7 +11,7 @@ import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
@@ -20,18 +20,25 @@ from rich.table import Table
 
 from fhirbridge import wiring
 from fhirbridge.billing.report import Report, write_csv, write_json
+from fhirbridge.commands.auth import auth_app
+from fhirbridge.commands.billing_rules import rules_app, rules_for_month
 from fhirbridge.commands.bulk import bulk_app
+from fhirbridge.commands.bulk_import import bulk_import
 from fhirbridge.commands.check_server import check_server
 from fhirbridge.commands.export import export
 from fhirbridge.commands.failures import ExitCode, FailsCleanly
+from fhirbridge.commands.people import people_app
 from fhirbridge.commands.unfinished import Unfinished, print_unfinished, unfinished
 from fhirbridge.config import PROJECT_ROOT, Settings
 from fhirbridge.localserver import LocalFhirServer
-from fhirbridge.persistence import migrate, unit_of_work
+from fhirbridge.persistence import Store, backend_of, migrate, unit_of_work
 from fhirbridge.services.billing import monthly_report, record_charges
 from fhirbridge.services.demo import DemoReport
 from fhirbridge.sync.pull import PullReport
 from fhirbridge.sync.worker import PushStats, WorkerOptions
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 app = typer.Typer(
     cls=FailsCleanly,
@@ -163,19 +170,47 @@ def migrate_command(
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Server processes. More than 1 needs PostgreSQL: SQLite lets one process "
+            "write at a time, so SQLite runs one process that queues its writers.",
+        ),
+    ] = 1,
 ) -> None:
-    """Run the REST API (OpenAPI at /docs). Migrates the database first."""
+    """Run the REST API (OpenAPI at /docs). Migrates the database first.
+
+    With PostgreSQL, --workers N runs N processes (about one per core); each builds its app
+    from the same FHIRBRIDGE_* settings. With SQLite, --workers above 1 is refused (exit 2).
+    """
     import uvicorn
 
+    settings = Settings()
+    if workers > 1 and backend_of(settings.database_url) == "sqlite":
+        typer.echo(
+            f"error: --workers {workers} needs PostgreSQL: SQLite lets one process write at "
+            "a time, so several processes would only wait for each other's locks; "
+            "run one process (--workers 1) or use a postgresql+psycopg:// database",
+            err=True,
+        )
+        raise typer.Exit(ExitCode.USAGE)
+    migrate(settings.database_url)
+    uvicorn.run(
+        "fhirbridge.cli:api_from_environment", factory=True, host=host, port=port, workers=workers
+    )
+
+
+def api_from_environment() -> FastAPI:
+    """The app each `serve` process runs (uvicorn's factory: workers import it by name)."""
     from fhirbridge.api import create_app
 
-    settings = Settings()
-    migrate(settings.database_url)
-    uvicorn.run(create_app(settings), host=host, port=port)
+    return create_app(Settings())
 
 
 billing_app = typer.Typer(cls=FailsCleanly, help="Monthly care-management billing.")
 app.add_typer(billing_app, name="billing")
+billing_app.add_typer(rules_app, name="rules")
 
 
 @billing_app.command("report")
@@ -191,12 +226,11 @@ def billing_report(
     settings = Settings()
     year, mon = _month(month)
     tz = _zone(timezone or settings.practice_timezone)
+    rules = rules_for_month(year)
     with wiring.database(settings) as sessions, unit_of_work(sessions) as session:
-        report = monthly_report(
-            session=session, month=(year, mon), tz=tz, rules=wiring.billing_rules(year)
-        )
+        report = monthly_report(Store(session), month=(year, mon), tz=tz, rules=rules)
         if record:
-            run = record_charges(session=session, report=report)
+            run = record_charges(Store(session), report=report)
             console.print(f"charges: {len(run.created)} new, {len(run.updated)} changed")
     if output == "csv":
         write_csv(report, sys.stdout)
@@ -226,6 +260,9 @@ def _zone(name: str) -> ZoneInfo:
 app.command("check-server")(check_server)
 app.command("export")(export)
 app.add_typer(bulk_app, name="bulk")
+bulk_app.command("import")(bulk_import)
+app.add_typer(people_app, name="people")
+app.add_typer(auth_app, name="auth")
 
 sync_app = typer.Typer(
     cls=FailsCleanly, help="Move records between fhirbridge and the FHIR server."

@@ -18,6 +18,12 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FHIRBRIDGE_")
 
     database_url: str = "sqlite:///fhirbridge.db"
+    # Connections each process keeps open, and how many more it opens under load. The defaults
+    # match the 40 threads the API serves requests on, so none waits for a connection; with
+    # `serve --workers N` on PostgreSQL, N x (pool size + overflow) must stay below the
+    # server's max_connections (100 by default). An in-memory SQLite database ignores both.
+    database_pool_size: int = Field(default=20, ge=1)
+    database_max_overflow: int = Field(default=20, ge=0)
     mappings_dir: Path = PROJECT_ROOT / "mappings"
     # The installation's business-identifier namespace: every resource we own carries
     # identifier.system = <identifier_system>, value = "<kind>/<local id>", so creates can be

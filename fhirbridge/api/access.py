@@ -9,11 +9,19 @@
 - ``admin``: everything, every team.
 
 Another team's patient, and every record about them, answers 404 exactly as a record that does
-not exist: a caller cannot learn which patients other teams have. A role that may not perform
-an action at all answers 403.
+not exist (``no <kind> '<the requested id>'``, through ``visible_record``): a caller cannot learn
+which patients or records other teams have. A role that may not perform an action at all
+answers 403.
+
+References in a request body (an owner, a goal, a care plan...) are the services' to check:
+they must exist and belong to the patient's team, else 422 naming the field, with the same
+reason whether the record is missing or another team's.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol, TypeVar
 
 from fhirbridge.api.auth import Principal, Role
 from fhirbridge.api.problems import Forbidden
@@ -30,6 +38,7 @@ __all__ = [
     "require_role",
     "sees_team",
     "visible_patient",
+    "visible_record",
 ]
 
 CLINICAL = frozenset({Role.CARE_MANAGER, Role.SUPERVISOR, Role.ADMIN})
@@ -55,6 +64,33 @@ def visible_patient(store: Store, principal: Principal, patient_id: str | None) 
     if patient is None or not sees_team(principal, patient.team):
         raise NotFound("patient", patient_id or "")
     return patient
+
+
+class AboutPatient(Protocol):
+    @property
+    def patient_id(self) -> str | None: ...
+
+
+R = TypeVar("R", bound=AboutPatient)
+
+
+def visible_record(
+    store: Store, principal: Principal, kind: str, record_id: str, find: Callable[[str], R | None]
+) -> R:
+    """The record ``find`` returns for ``record_id`` if its patient is visible to the caller.
+
+    Missing and not visible raise the same ``NotFound(kind, record_id)``: the answer never tells
+    another team's record from one that does not exist.
+    """
+    record = find(record_id)
+    if record is None or not _sees_patient(store, principal, record.patient_id):
+        raise NotFound(kind, record_id)
+    return record
+
+
+def _sees_patient(store: Store, principal: Principal, patient_id: str | None) -> bool:
+    patient = None if patient_id is None else store.patients.get(patient_id)
+    return patient is not None and sees_team(principal, patient.team)
 
 
 def acting_staff(store: Store, principal: Principal, staff_id: str | None) -> str:

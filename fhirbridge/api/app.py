@@ -7,8 +7,9 @@ Serve it with any ASGI server after migrating the database, e.g.::
     uvicorn.run(create_app(settings), host="127.0.0.1", port=8000)
 
 Every route but ``/health``, ``/docs`` and ``/openapi.json`` needs a bearer token or an API key
-(see ``auth``); every error is a problem document (see ``problems``); who may see and change
-what is in ``access``.
+(see ``auth``); every error is a problem document (see ``problems``), unexpected ones included,
+without dropping the connection (see ``boundary``); who may see and change what is in
+``access``.
 """
 
 from __future__ import annotations
@@ -21,10 +22,14 @@ from fastapi import Depends, FastAPI
 
 from fhirbridge import wiring
 from fhirbridge.api.auth import Authenticator
+from fhirbridge.api.boundary import BodyLimit, ErrorBoundary
 from fhirbridge.api.deps import AppState, authenticate
+from fhirbridge.api.parameters import check_parameters
 from fhirbridge.api.problems import install_problem_handlers
 from fhirbridge.api.routes import (
+    billing,
     care_plans,
+    care_team,
     enrollments,
     exports,
     fhir_view,
@@ -37,6 +42,7 @@ from fhirbridge.api.routes import (
     timers,
     worklist,
 )
+from fhirbridge.api.schemas.problems import document_problems
 from fhirbridge.config import Settings
 from fhirbridge.fhir import FhirClient
 from fhirbridge.persistence import make_engine
@@ -46,12 +52,14 @@ __all__ = ["create_app"]
 
 _AUTHENTICATED = (
     patients.router,
+    care_team.router,
     enrollments.router,
     care_plans.router,
     time_entries.router,
     timers.router,
     fhir_view.router,
     reports.router,
+    billing.router,
     exports.router,
     referrals.router,
     worklist.router,
@@ -80,6 +88,8 @@ def create_app(
         summary="Care management (enrollments, care plans, tasks, time) synced to FHIR R4",
         version="0.1.0",
         lifespan=lifespan,
+        # Every route, including ones added later: see ``parameters``.
+        dependencies=[Depends(check_parameters)],
     )
     app.state.fhirbridge = AppState(
         settings=settings,
@@ -91,9 +101,13 @@ def create_app(
     )
     app.state.engine = engine
     install_problem_handlers(app)
+    app.add_middleware(BodyLimit)
+    app.add_middleware(ErrorBoundary)  # added last: outermost, so nothing escapes it
     app.include_router(health.router)
     # The FHIR server authenticates with the Subscription's shared secret, not a bearer token.
     app.include_router(notifications.router)
     for router in _AUTHENTICATED:
         app.include_router(router, dependencies=[Depends(authenticate)])
+    # Every problem an operation can answer is declared in /openapi.json (schemas.problems).
+    document_problems(app)
     return app

@@ -11,51 +11,42 @@ configured, ``iss`` must be ``jwt_issuer``. Claims read:
 - ``staff_id``: the caller's care team member id, whose time they record.
 
 API keys (``X-API-Key``) look like ``fbk_<key id>.<secret>``; only the SHA-256 of the whole key
-is stored, with the role and team it grants, and it is compared in constant time.
+is stored, with the role, team and staff member it grants, and it is compared in constant time.
+
+``Role`` lives in the domain (``fhirbridge.domain.roles``) so that the services and commands
+below the API name the same roles; it is re-exported here.
 
 Tokens and keys are never logged or echoed back, not even in error details.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
-import secrets
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import jwt
 from jwt import PyJWK, PyJWKSet
-from sqlalchemy.orm import Session, sessionmaker
 
 from fhirbridge.config import Settings
+from fhirbridge.domain import Role
 from fhirbridge.persistence import Store, unit_of_work
+from fhirbridge.persistence.db import SessionFactory
+from fhirbridge.persistence.repositories.api_keys import API_KEY_PREFIX, api_key_hash
 
 __all__ = [
-    "API_KEY_PREFIX",
     "AuthenticationFailed",
     "Authenticator",
     "Principal",
     "Role",
-    "api_key_hash",
     "issue_api_key",
-    "new_api_key",
 ]
 
-API_KEY_PREFIX = "fbk_"
 _SUPPORTED_ALGORITHMS = frozenset({"RS256", "ES256"})
 # Compared against when the key id is unknown, so both paths do the same work.
-_DUMMY_HASH = hashlib.sha256(b"no such key").hexdigest()
-
-
-class Role(StrEnum):
-    CARE_MANAGER = "care-manager"
-    SUPERVISOR = "supervisor"
-    BILLING = "billing"
-    ADMIN = "admin"
+_DUMMY_HASH = api_key_hash("no such key")
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,23 +70,11 @@ class AuthenticationFailed(Exception):
         super().__init__(reason)
 
 
-def api_key_hash(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
-def new_api_key(key_id: str) -> tuple[str, str]:
-    """A fresh key for ``key_id`` and the hash to store; show the key once, keep only the hash."""
-    if not key_id or "." in key_id:
-        raise ValueError("an API key id is non-empty and has no '.'")
-    key = f"{API_KEY_PREFIX}{key_id}.{secrets.token_urlsafe(32)}"
-    return key, api_key_hash(key)
-
-
-def issue_api_key(*, store: Store, key_id: str, role: Role, team: str | None) -> str:
-    """Store a new key's hash with its role and team; returns the key, which is not kept."""
-    key, digest = new_api_key(key_id)
-    store.api_keys.add(key_id=key_id, key_hash=digest, role=role.value, team=team)
-    return key
+def issue_api_key(
+    *, store: Store, key_id: str, role: Role, team: str | None, staff_id: str | None = None
+) -> str:
+    """Store a new key's hash with what it grants; returns the key, which is not kept."""
+    return store.api_keys.issue(key_id=key_id, role=role.value, team=team, staff_id=staff_id)
 
 
 def load_jwks(path: Path) -> dict[str | None, PyJWK]:
@@ -109,7 +88,7 @@ def load_jwks(path: Path) -> dict[str | None, PyJWK]:
 
 
 class Authenticator:
-    def __init__(self, settings: Settings, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, settings: Settings, sessions: SessionFactory) -> None:
         self._audience = settings.jwt_audience
         self._issuer = settings.jwt_issuer
         self._leeway = settings.jwt_leeway_seconds
@@ -175,7 +154,7 @@ class Authenticator:
         key_id = presented.removeprefix(API_KEY_PREFIX).partition(".")[0]
         if not presented.startswith(API_KEY_PREFIX) or not key_id:
             raise AuthenticationFailed("malformed API key")
-        with unit_of_work(self._sessions) as session:
+        with unit_of_work(self._sessions, read_only=True) as session:
             stored = Store(session).api_keys.get(key_id)
         expected = _DUMMY_HASH if stored is None else stored.key_hash
         matches = hmac.compare_digest(expected, api_key_hash(presented))
@@ -185,6 +164,7 @@ class Authenticator:
             id=f"api-key:{key_id}",
             roles=frozenset(_roles(stored.role)),
             team=stored.team,
+            staff_id=stored.staff_id,
         )
 
 

@@ -3,7 +3,9 @@ unit of work per request, with idempotent replays of POSTs).
 
 A request's writes are committed once, when its handler's work succeeds; any error rolls them
 back, so a rejected request changes nothing. The commit happens before the response is built,
-never after it was sent.
+never after it was sent. Reads run in a read-only unit of work, which on SQLite never waits for
+the write lock. A database that stays busy for longer than the unit of work waits answers 503
+with ``Retry-After``: nothing was written, so the client may simply retry.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from fhirbridge.api.auth import Authenticator, Principal
 from fhirbridge.api.problems import Problem
 from fhirbridge.config import Settings
 from fhirbridge.mapping.loader import Mappings
-from fhirbridge.persistence import Store, unit_of_work
+from fhirbridge.persistence import DatabaseBusy, Store, unit_of_work
 from fhirbridge.persistence.repositories import Clock
 from fhirbridge.services.errors import FieldError
 
@@ -37,6 +39,9 @@ __all__ = ["AppState", "Caller", "State", "Work", "authenticate", "work"]
 
 T = TypeVar("T")
 Payload = BaseModel | list[BaseModel]
+# Seconds a client is asked to wait after a 503 for a busy database: one queue of writers
+# drains well within that.
+BUSY_RETRY_AFTER_SECONDS = 1
 
 bearer_scheme = HTTPBearer(auto_error=False, description="OAuth2 access token (JWT)")
 api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key")
@@ -74,9 +79,12 @@ def authenticate(
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
     api_key: Annotated[str | None, Depends(api_key_scheme)],
 ) -> Principal:
-    return state.authenticator.authenticate(
-        bearer_token=None if bearer is None else bearer.credentials, api_key=api_key
-    )
+    try:
+        return state.authenticator.authenticate(
+            bearer_token=None if bearer is None else bearer.credentials, api_key=api_key
+        )
+    except DatabaseBusy as error:
+        raise busy_problem() from error
 
 
 Caller = Annotated[Principal, Depends(authenticate)]
@@ -118,21 +126,28 @@ class RequestWork:
         return self._state.clock()
 
     def read(self, run: Callable[[Store], T]) -> T:
-        with unit_of_work(self._state.sessions) as session:
-            return run(Store(session, clock=self._state.clock))
+        """Run ``run`` in a read-only unit of work (a write in it fails) and return its result."""
+        try:
+            with unit_of_work(self._state.sessions, read_only=True) as session:
+                return run(Store(session, clock=self._state.clock))
+        except DatabaseBusy as error:
+            raise busy_problem() from error
 
     def write(self, run: Callable[[Store], Payload], *, status_code: int = 200) -> JSONResponse:
         """Run ``run`` in a unit of work and answer with what it returns.
 
         With an Idempotency-Key (POST only), the answer is stored in the same transaction; a
-        retry with the same key and the same request gets it back without running again, the
-        same key with a different request is refused (422). Refused requests are not stored:
+        retry with the same key and the same request gets it back without running again (one
+        sent while the first still runs waits for it), the same key with a different request
+        is refused (422). Refused requests are not stored:
         nothing was written, so a retry is judged afresh.
         """
         try:
             with unit_of_work(self._state.sessions) as session:
                 store = Store(session, clock=self._state.clock)
                 if self._key is not None:
+                    # Retries racing the first request wait for it here, then replay its answer.
+                    store.idempotency.lock(principal=self._principal.id, key=self._key)
                     replay = self._replay(store, self._key)
                     if replay is not None:
                         return replay
@@ -147,6 +162,8 @@ class RequestWork:
                         status_code=status_code,
                         response_body={"content": content},
                     )
+        except DatabaseBusy as error:
+            raise busy_problem() from error
         except IntegrityError as error:
             if self._key is None:
                 raise
@@ -214,6 +231,17 @@ async def work(
 
 
 Work = Annotated[RequestWork, Depends(work)]
+
+
+def busy_problem() -> Problem:
+    """503 for a database that stayed busy: the request changed nothing and may be retried."""
+    return Problem(
+        503,
+        "database-busy",
+        "Service busy",
+        "the database is busy with other writes; nothing was changed, retry shortly",
+        headers={"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)},
+    )
 
 
 def _json(payload: Payload) -> Any:

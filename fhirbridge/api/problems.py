@@ -2,14 +2,14 @@
 
 Body: ``type``, ``title``, ``status``, ``detail`` and ``errors: [{field, reason}]`` naming what
 was wrong with which part of the request. Details carry ids, field names and statuses only:
-never request values, tokens or patient data. Unexpected errors are logged by type and route,
-without the message, which may quote data.
+never request values, tokens or patient data. Unexpected errors are answered and logged (by
+type and route, without the message, which may quote data) by ``api.boundary``.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Mapping
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -26,17 +26,23 @@ from fhirbridge.services.errors import (
     NotFound,
     RecordLocked,
     Rejected,
+    TimeOverlap,
     TimerAlreadyRunning,
     TransitionRefused,
     WorkflowError,
 )
 
-__all__ = ["PROBLEM_JSON", "Problem", "install_problem_handlers", "problem_response"]
+__all__ = [
+    "PROBLEM_JSON",
+    "ContentTooLarge",
+    "Problem",
+    "content_too_large",
+    "install_problem_handlers",
+    "problem_response",
+]
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://fhirbridge.dev/problems/"
-
-log = logging.getLogger("fhirbridge.api")
 
 
 class Problem(Exception):
@@ -66,6 +72,18 @@ class Forbidden(Problem):
         super().__init__(403, "forbidden", "Forbidden", detail)
 
 
+class ContentTooLarge(StarletteHTTPException):
+    """A request body over the limit (``api.boundary.BodyLimit``). An HTTP error rather than a
+    ``Problem``, so that FastAPI's body parsing passes it on instead of making it a 400."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"the request body is larger than {limit} bytes")
+
+
+def content_too_large(error: ContentTooLarge) -> JSONResponse:
+    return problem_response(413, "content-too-large", "Content too large", str(error.detail))
+
+
 def problem_response(
     status: int,
     slug: str,
@@ -89,6 +107,7 @@ _WORKFLOW: tuple[tuple[type[WorkflowError], int, str, str], ...] = (
     (NotFound, 404, "not-found", "Not found"),
     (Rejected, 422, "rejected", "Request rejected"),
     (TimerAlreadyRunning, 409, "timer-already-running", "A timer is already running"),
+    (TimeOverlap, 409, "time-overlap", "Time already recorded"),
     (TransitionRefused, 409, "transition-refused", "Status change not allowed"),
     (RecordLocked, 409, "record-locked", "Record cannot be changed"),
     (Conflict, 409, "conflict", "Conflict"),
@@ -112,9 +131,11 @@ def _validation_errors(error: RequestValidationError) -> list[FieldError]:
     return found
 
 
-def _route_of(request: Request) -> str:
-    route = request.scope.get("route")
-    return str(getattr(route, "path", "(no route)"))
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return f"HTTP {status}"
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -169,17 +190,16 @@ def install_problem_handlers(app: FastAPI) -> None:
             _validation_errors(error),
         )
 
+    @app.exception_handler(ContentTooLarge)
+    async def _too_large(_: Request, error: ContentTooLarge) -> JSONResponse:
+        return content_too_large(error)
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, error: StarletteHTTPException) -> JSONResponse:
         return problem_response(
             error.status_code,
             f"http-{error.status_code}",
-            str(error.detail),
+            _phrase(error.status_code),
             str(error.detail),
             headers=error.headers,
         )
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, error: Exception) -> JSONResponse:
-        log.error("unhandled %s on %s %s", type(error).__name__, request.method, _route_of(request))
-        return problem_response(500, "internal-error", "Internal error", "unexpected error")

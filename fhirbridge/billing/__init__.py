@@ -6,6 +6,9 @@ result = roll_up(rules=rules, month=(2025, 3), patient_id="p1", enrollments=[...
 result.earned      # EarnedCode(code, units, practitioner_id, minutes, entry_ids, note)
 result.not_earned  # NotEarned(code, reason) -- "18 of 20 minutes", "no consent on file"
 result.set_aside   # SetAside(entry_id, reason) -- entries that count for nothing
+
+load_rule_year(2027)    # RuleYearMissing: names cy2027.yaml and `fhirbridge billing rules new-year`
+latest_rule_year(2027)  # the newest rules of a year <= 2027 (.rule_year says which)
 """
 
 from fhirbridge.billing.errors import (
@@ -14,8 +17,14 @@ from fhirbridge.billing.errors import (
     RuleFileError,
     RuleProblem,
     RuleYearMismatch,
+    RuleYearMissing,
 )
-from fhirbridge.billing.loader import DEFAULT_RULES_DIR, load_rule_year, load_rules
+from fhirbridge.billing.loader import (
+    DEFAULT_RULES_DIR,
+    latest_rule_year,
+    load_rule_year,
+    load_rules,
+)
 from fhirbridge.billing.result import BilledCode, EarnedCode, MonthlyResult, NotEarned, SetAside
 from fhirbridge.billing.rollup import roll_up
 from fhirbridge.billing.rules import RuleYear
@@ -32,7 +41,9 @@ __all__ = [
     "RuleProblem",
     "RuleYear",
     "RuleYearMismatch",
+    "RuleYearMissing",
     "SetAside",
+    "latest_rule_year",
     "load_rule_year",
     "load_rules",
     "roll_up",

@@ -2,7 +2,8 @@
 
 BillingError
 ├── RuleFileError        a rule-year file (or an installation override) is wrong;
-│                        carries every problem found, each with file and line
+│   │                    carries every problem found, each with file and line
+│   └── RuleYearMissing  there is no rule file for the year at all
 └── RollUpInputError     roll_up was handed inputs that cannot describe one patient-month
     └── RuleYearMismatch the rules are for another calendar year than the month
 """
@@ -12,7 +13,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["BillingError", "RollUpInputError", "RuleFileError", "RuleProblem", "RuleYearMismatch"]
+__all__ = [
+    "BillingError",
+    "RollUpInputError",
+    "RuleFileError",
+    "RuleProblem",
+    "RuleYearMismatch",
+    "RuleYearMissing",
+    "new_year_command",
+]
 
 
 class BillingError(Exception):
@@ -47,6 +56,28 @@ class RuleFileError(BillingError):
     @property
     def line(self) -> int | None:
         return self.problems[0].line
+
+
+class RuleYearMissing(RuleFileError):
+    """No rule file exists for ``year``: a calendar year nobody has prepared yet.
+
+    Also a RuleFileError, so a caller that only asks "are the rules usable?" needs one except.
+    ``reason`` names the file without its folder, for answers that leave this machine.
+    """
+
+    def __init__(self, year: int, path: Path) -> None:
+        self.year = year
+        self.path = path
+        self.reason = (
+            f"no billing rules for CY{year} ({path.name} is missing); start them from the "
+            f"latest year with `{new_year_command(year)}`, then verify every flagged entry"
+        )
+        super().__init__([RuleProblem(path, None, "", self.reason)])
+
+
+def new_year_command(year: int) -> str:
+    """The command line that starts the rule file of ``year``."""
+    return f"fhirbridge billing rules new-year {year}"
 
 
 class RollUpInputError(BillingError):

@@ -11,6 +11,7 @@ list such as ``counts_time_of`` is always given whole.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from itertools import combinations
@@ -19,13 +20,22 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from fhirbridge.billing.errors import RuleFileError, RuleProblem
+from fhirbridge.billing.errors import RuleFileError, RuleProblem, RuleYearMissing
 from fhirbridge.billing.rules import MonthPhase, RuleYear, TimedCode
 from fhirbridge.datafiles import DataFileError, YamlDocument, read_yaml
 
-__all__ = ["DEFAULT_RULES_DIR", "load_rule_year", "load_rules"]
+__all__ = [
+    "DEFAULT_RULES_DIR",
+    "available_rule_years",
+    "latest_rule_year",
+    "load_rule_year",
+    "load_rules",
+    "rule_file",
+]
 
 DEFAULT_RULES_DIR = Path(__file__).resolve().parents[2] / "mappings" / "billing"
+
+_RULE_FILE = re.compile(r"cy(\d{4})\.yaml")
 
 _PathKey = tuple[str | int, ...]
 
@@ -126,16 +136,50 @@ def load_rules(path: Path, *, override: Path | None = None) -> RuleYear:
 def load_rule_year(
     year: int, *, rules_dir: Path = DEFAULT_RULES_DIR, override: Path | None = None
 ) -> RuleYear:
-    """The rules of calendar year ``year`` from ``rules_dir/cy{year}.yaml`` (plus override)."""
-    path = rules_dir / f"cy{year}.yaml"
+    """The rules of calendar year ``year`` from ``rules_dir/cy{year}.yaml`` (plus override).
+
+    Raises RuleYearMissing when the year has no file, RuleFileError when the file is wrong.
+    """
+    path = rule_file(year, rules_dir=rules_dir)
     if not path.is_file():
-        raise RuleFileError([RuleProblem(path, None, "", f"no billing rules for CY{year}")])
+        raise RuleYearMissing(year, path)
     rules = load_rules(path, override=override)
     if rules.rule_year != year:
         raise RuleFileError(
             [RuleProblem(path, 1, "rule_year", f"says {rules.rule_year}, file name says {year}")]
         )
     return rules
+
+
+def rule_file(year: int, *, rules_dir: Path = DEFAULT_RULES_DIR) -> Path:
+    """Where the rule file of calendar year ``year`` is (whether or not it exists)."""
+    return rules_dir / f"cy{year:04d}.yaml"
+
+
+def available_rule_years(*, rules_dir: Path = DEFAULT_RULES_DIR) -> list[int]:
+    """The calendar years that have a rule file in ``rules_dir``, oldest first."""
+    if not rules_dir.is_dir():
+        return []
+    return sorted(
+        int(match.group(1))
+        for file in rules_dir.iterdir()
+        if (match := _RULE_FILE.fullmatch(file.name)) and file.is_file()
+    )
+
+
+def latest_rule_year(year: int, *, rules_dir: Path = DEFAULT_RULES_DIR) -> RuleYear:
+    """The newest rules of a year at or before ``year``; ``.rule_year`` says which year it is.
+
+    For hints that must not stop on January 1 before the new year's file is written
+    (the worklist's "near threshold"); billing a month itself needs that month's own year.
+    Raises RuleYearMissing (naming ``year``'s file) when no earlier year has rules either.
+    """
+    earlier = [
+        candidate for candidate in available_rule_years(rules_dir=rules_dir) if candidate <= year
+    ]
+    if not earlier:
+        raise RuleYearMissing(year, rule_file(year, rules_dir=rules_dir))
+    return load_rule_year(earlier[-1], rules_dir=rules_dir)
 
 
 def _cross_reference_problems(rules: RuleYear) -> list[tuple[_PathKey, str]]:

@@ -12,7 +12,21 @@ from zoneinfo import ZoneInfo
 
 from fhirbridge.domain.timeentry import TimeEntry
 
-__all__ = ["Interval", "entry_interval", "local_midnight", "month_interval", "to_utc"]
+__all__ = [
+    "FIRST_YEAR",
+    "LAST_YEAR",
+    "Interval",
+    "entry_interval",
+    "local_midnight",
+    "month_interval",
+    "parse_month",
+    "to_utc",
+]
+
+# Months billing accepts: far enough either way for any care-management record, and well
+# inside what datetime arithmetic across time zones can represent (year 1 and 9999 overflow).
+FIRST_YEAR = 1900
+LAST_YEAR = 2100
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,3 +79,17 @@ def entry_interval(entry: TimeEntry, tz: ZoneInfo) -> Interval | None:
     if entry.end is None:
         return None
     return Interval(start, to_utc(entry.end, tz))
+
+
+def parse_month(text: str) -> tuple[int, int]:
+    """``YYYY-MM`` as (year, month); ValueError saying what is accepted otherwise."""
+    reason = f"a month YYYY-MM from {FIRST_YEAR}-01 to {LAST_YEAR}-12"
+    parts = text.split("-")
+    if len(parts) != 2 or len(parts[0]) != 4 or len(parts[1]) != 2:
+        raise ValueError(reason)
+    if not all(part.isascii() and part.isdigit() for part in parts):
+        raise ValueError(reason)
+    year, month = int(parts[0]), int(parts[1])
+    if not (FIRST_YEAR <= year <= LAST_YEAR and 1 <= month <= 12):
+        raise ValueError(reason)
+    return year, month

@@ -6,12 +6,17 @@ CSV columns, always in this order (one row per code judged; ``entry_ids`` space-
     month, patient_id, program, code, outcome, units, practitioner_id, minutes, entry_ids,
     explanation
 
-``outcome`` is ``earned`` or ``not-earned``; ``explanation`` is the reason a code was not earned,
-or a note on an earned one (an add-on cap that left minutes unbilled). Empty cells are empty
-strings. Rows are ordered by patient id, then program, then the rule file's code order.
+``outcome`` is ``earned``, ``not-earned`` or ``set-aside``; ``explanation`` is the reason a code
+was not earned, a note on an earned one (an add-on cap that left minutes unbilled), or why a
+set-aside time entry counts for nothing ("before consent on 2026-10-06", "entered in error").
+A set-aside row names one entry in ``entry_ids`` and the entry's program; its code, units,
+practitioner and minutes are empty. Empty cells are empty strings. Rows are ordered by patient
+id; a patient's code rows come first, by program, then the rule file's code order; then the
+entries set aside, oldest first.
 
-JSON has the same content nested (``patients[].programs[].earned[] / not_earned[]``), with keys
-in a fixed order, two-space indentation and a final newline, so files can be diffed.
+JSON has the same content nested (``patients[].programs[].earned[] / not_earned[]`` and
+``patients[].set_aside[]``), with keys in a fixed order, two-space indentation and a final
+newline, so files can be diffed.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from typing import Any, TextIO
 
 from fhirbridge.billing.aggregate import PracticeMonth
 from fhirbridge.billing.result import MonthlyResult
-from fhirbridge.billing.rollup import _display_order
+from fhirbridge.billing.rollup import display_order
 from fhirbridge.billing.rules import RuleYear
 from fhirbridge.domain.enrollment import Program
 
@@ -57,6 +62,7 @@ CSV_COLUMNS = (
 class Outcome(StrEnum):
     EARNED = "earned"
     NOT_EARNED = "not-earned"
+    SET_ASIDE = "set-aside"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,9 +76,12 @@ class ReportLine:
     minutes: int | None = None
     entry_ids: tuple[str, ...] = ()
     explanation: str | None = None
+    set_aside: bool = False  # a time entry that counts for nothing (``code`` is empty)
 
     @property
     def outcome(self) -> Outcome:
+        if self.set_aside:
+            return Outcome.SET_ASIDE
         return Outcome.EARNED if self.earned else Outcome.NOT_EARNED
 
 
@@ -91,17 +100,23 @@ class Report:
     def earned(self) -> tuple[ReportLine, ...]:
         return tuple(line for line in self.lines if line.earned)
 
+    @property
+    def set_aside(self) -> tuple[ReportLine, ...]:
+        return tuple(line for line in self.lines if line.set_aside)
+
     def for_patient(self, patient_id: str) -> tuple[ReportLine, ...]:
         return tuple(line for line in self.lines if line.patient_id == patient_id)
 
 
 def build_report(practice: PracticeMonth, *, rules: RuleYear, time_zone: str) -> Report:
-    order = _display_order(rules)
+    order = display_order(rules)
     lines = [line for result in practice.results for line in _lines(result, practice)]
+    # Stable: set-aside entries keep the roll-up's order (oldest first).
     lines.sort(
         key=lambda line: (
             line.patient_id,
-            line.program.value if line.program else "",
+            line.set_aside,
+            "" if line.set_aside or line.program is None else line.program.value,
             order.get(line.code, len(order)),
         )
     )
@@ -132,6 +147,16 @@ def _lines(result: MonthlyResult, practice: PracticeMonth) -> Iterable[ReportLin
             earned=False,
             explanation=missed.reason,
         )
+    for aside in result.set_aside:
+        yield ReportLine(
+            patient_id=result.patient_id,
+            program=practice.entry_programs.get(aside.entry_id),
+            code="",
+            earned=False,
+            entry_ids=(aside.entry_id,),
+            explanation=aside.reason,
+            set_aside=True,
+        )
 
 
 # -- writers -----------------------------------------------------------------------------
@@ -160,8 +185,15 @@ def write_csv(report: Report, out: TextIO) -> None:
 
 def report_json(report: Report) -> dict[str, Any]:
     patients: dict[str, dict[str, dict[str, Any]]] = {}
+    set_aside: dict[str, list[dict[str, Any]]] = {}
     for line in report.lines:
         program = line.program.value if line.program else None
+        if line.set_aside:
+            patients.setdefault(line.patient_id, {})
+            set_aside.setdefault(line.patient_id, []).append(
+                {"entry_id": line.entry_ids[0], "program": program, "reason": line.explanation}
+            )
+            continue
         block = patients.setdefault(line.patient_id, {}).setdefault(
             program or "", {"program": program, "earned": [], "not_earned": []}
         )
@@ -183,7 +215,11 @@ def report_json(report: Report) -> dict[str, Any]:
         "time_zone": report.time_zone,
         "rule_year": report.rule_year,
         "patients": [
-            {"patient_id": patient_id, "programs": list(programs.values())}
+            {
+                "patient_id": patient_id,
+                "programs": list(programs.values()),
+                "set_aside": set_aside.get(patient_id, []),
+            }
             for patient_id, programs in patients.items()
         ],
     }

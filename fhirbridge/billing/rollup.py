@@ -19,12 +19,18 @@ month; every such enrollment blocked (no consent, too few conditions, no billing
 too few minutes; no interactive contact where one is required; excluded by a code kept before
 it. Codes kept earlier are those listed earlier in the rule file, after codes billed outside
 the roll-up.
+
+The judgement is made of public steps, so that the month of a whole practice judged from
+minutes summed in SQL (``aggregate``) takes exactly the same ones: ``patient_facts`` (consent
+day and blocker of each enrollment), ``evaluate_entry`` (one entry's counted minutes, or why
+it counts for nothing) and ``judge_usable`` (codes earned from the usable minutes, exclusions
+applied, and why the others are not).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -49,22 +55,40 @@ from fhirbridge.domain.enrollment import (
     ConsentStatus,
     Enrollment,
     EnrollmentStatus,
+    Program,
     ProgramConsent,
 )
 from fhirbridge.domain.people import StaffRole
 from fhirbridge.domain.timeentry import TimeEntry, TimeEntryStatus
 
-__all__ = ["roll_up"]
+__all__ = [
+    "COUNTING_STATUSES",
+    "Candidate",
+    "CountedMinutes",
+    "MonthExplanation",
+    "PatientFacts",
+    "Usable",
+    "check_billed_elsewhere",
+    "check_one_patient",
+    "display_order",
+    "entry_order_key",
+    "evaluate_entry",
+    "explain_month",
+    "judge_usable",
+    "patient_facts",
+    "phase_matches",
+    "roll_up",
+]
 
 # Hold periods are not recorded on an enrollment, so an on-hold enrollment's dates still count.
-_COUNTABLE = frozenset(
+COUNTING_STATUSES = frozenset(
     {EnrollmentStatus.ACTIVE, EnrollmentStatus.ON_HOLD, EnrollmentStatus.FINISHED}
 )
 _ONE_DAY = timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)
-class _Usable:
+class Usable:
     """An entry whose minutes may count this month, with the fields billing needs."""
 
     entry: TimeEntry
@@ -74,16 +98,48 @@ class _Usable:
 
 
 @dataclass(frozen=True, slots=True)
-class _Candidate:
+class Candidate:
+    """A code whose threshold is met, before exclusions between codes are applied."""
+
     code: str
     rule: TimedCode
     practitioner_id: str
-    counted: tuple[_Usable, ...]
+    counted: tuple[Usable, ...]
     note: str | None
 
     @property
     def minutes(self) -> int:
         return sum(u.minutes for u in self.counted)
+
+
+@dataclass(frozen=True, slots=True)
+class PatientFacts:
+    """What one patient's enrollments and consents mean for a month, before any entry."""
+
+    month: tuple[int, int]
+    enrollments: dict[str, Enrollment]  # by id
+    in_month: frozenset[str]  # ids of the enrollments overlapping the month
+    consent_day: dict[str, date | str]  # the day minutes count from, or why none do
+    blockers: dict[str, str | None]  # why an enrollment's minutes count for nothing
+
+
+@dataclass(frozen=True, slots=True)
+class CountedMinutes:
+    """An entry's minutes that count this month toward the codes of its program."""
+
+    entry_id: str
+    enrollment_id: str
+    program: Program
+    staff_role: StaffRole
+    minutes: int
+
+
+@dataclass(frozen=True, slots=True)
+class MonthExplanation:
+    """A patient's month entry by entry: the result, and every entry whose minutes count."""
+
+    result: MonthlyResult
+    counted: tuple[CountedMinutes, ...]
 
 
 def roll_up(
@@ -101,52 +157,122 @@ def roll_up(
 
     ``entries`` may include entries of other months; only minutes inside ``month`` count.
     """
-    year, number = month
-    if rules.rule_year != year:
-        raise RuleYearMismatch(rule_year=rules.rule_year, month=month)
-    _check_one_patient(patient_id, enrollments, consents, entries)
-    _check_billed_elsewhere(rules, billed_elsewhere)
+    return explain_month(
+        rules=rules,
+        month=month,
+        patient_id=patient_id,
+        enrollments=enrollments,
+        consents=consents,
+        entries=entries,
+        tz=tz,
+        billed_elsewhere=billed_elsewhere,
+    ).result
 
-    month_span = month_interval(year, number, tz)
-    last_day = date(year + number // 12, number % 12 + 1, 1).toordinal() - 1
-    month_end_day = date.fromordinal(last_day)
-    in_month = [e for e in enrollments if _overlaps(e, date(year, number, 1), month_end_day)]
-    consent_day = {e.id: _consent_day(e, consents, month_end_day) for e in enrollments}
-    blockers = {e.id: _blocker(rules, e, consent_day[e.id]) for e in enrollments}
 
-    sorted_entries = sorted(entries, key=lambda e: (_sort_key(e, tz), e.id))
-    usable: list[_Usable] = []
+def explain_month(
+    *,
+    rules: RuleYear,
+    month: tuple[int, int],
+    patient_id: str,
+    enrollments: Sequence[Enrollment],
+    consents: Sequence[ProgramConsent],
+    entries: Sequence[TimeEntry],
+    tz: ZoneInfo,
+    billed_elsewhere: Sequence[BilledCode] = (),
+) -> MonthExplanation:
+    """``roll_up``, and the minutes each counting entry contributes (oldest entry first)."""
+    facts = patient_facts(rules, month, enrollments, consents)
+    check_one_patient(patient_id, enrollments, consents, entries)
+    check_billed_elsewhere(rules, billed_elsewhere)
+    month_span = month_interval(*month, tz)
+    usable: list[Usable] = []
     set_aside: list[SetAside] = []
-    by_id = {e.id: e for e in enrollments}
-    for entry in sorted_entries:
-        outcome = _evaluate_entry(entry, rules, by_id, blockers, consent_day, month_span, month, tz)
-        if isinstance(outcome, _Usable):
+    for entry in sorted(entries, key=lambda e: entry_order_key(e, tz)):
+        outcome = evaluate_entry(entry, rules, facts, month_span, tz)
+        if isinstance(outcome, Usable):
             usable.append(outcome)
         elif outcome is not None:
             set_aside.append(SetAside(entry.id, outcome))
-
     referenced = {u.enrollment.id for u in usable} | {
-        e.enrollment_id for e in entries if e.enrollment_id in by_id
+        e.enrollment_id for e in entries if e.enrollment_id in facts.enrollments
     }
-    in_month_ids = {e.id for e in in_month}
-    in_play = [e for e in enrollments if e.id in in_month_ids or e.id in referenced]
+    result = judge_usable(
+        rules,
+        facts,
+        patient_id=patient_id,
+        usable=usable,
+        referenced=referenced,
+        billed_elsewhere=billed_elsewhere,
+        set_aside=set_aside,
+    )
+    counted = tuple(
+        CountedMinutes(u.entry.id, u.enrollment.id, u.enrollment.program, u.role, u.minutes)
+        for u in usable
+    )
+    return MonthExplanation(result, counted)
 
-    candidates: list[_Candidate] = []
+
+def patient_facts(
+    rules: RuleYear,
+    month: tuple[int, int],
+    enrollments: Sequence[Enrollment],
+    consents: Sequence[ProgramConsent],
+) -> PatientFacts:
+    """Step 1: each enrollment's consent day and blocker for the month.
+
+    Raises RuleYearMismatch when ``rules`` are of another year than ``month``.
+    """
+    year, number = month
+    if rules.rule_year != year:
+        raise RuleYearMismatch(rule_year=rules.rule_year, month=month)
+    first = date(year, number, 1)
+    last = date(year + number // 12, number % 12 + 1, 1) - _ONE_DAY
+    consent_day = {e.id: _consent_day(e, consents, last) for e in enrollments}
+    return PatientFacts(
+        month=month,
+        enrollments={e.id: e for e in enrollments},
+        in_month=frozenset(e.id for e in enrollments if _overlaps(e, first, last)),
+        consent_day=consent_day,
+        blockers={e.id: _blocker(rules, e, consent_day[e.id]) for e in enrollments},
+    )
+
+
+def judge_usable(
+    rules: RuleYear,
+    facts: PatientFacts,
+    *,
+    patient_id: str,
+    usable: Sequence[Usable],
+    referenced: Collection[str],
+    billed_elsewhere: Sequence[BilledCode] = (),
+    set_aside: Sequence[SetAside] = (),
+    codes: Sequence[tuple[str, TimedCode]] | None = None,
+) -> MonthlyResult:
+    """Step 3: the codes earned from the usable minutes, and why the others are not.
+
+    ``referenced``: ids of enrollments the month's entries name (they are judged even when
+    they do not overlap the month). ``codes``: the timed codes worth judging, in the rule
+    file's order (default: all of them).
+    """
+    month = facts.month
+    in_play = [
+        e for e in facts.enrollments.values() if e.id in facts.in_month or e.id in referenced
+    ]
+    candidates: list[Candidate] = []
     not_earned: dict[str, str] = {}
-    for code, rule in rules.timed_codes():
+    for code, rule in rules.timed_codes() if codes is None else codes:
         relevant = [
-            e for e in in_play if e.program in rule.programs and _phase_matches(rule, e, month)
+            e for e in in_play if e.program in rule.programs and phase_matches(rule, e, month)
         ]
         if not relevant:
             continue
-        judged = _judge_code(code, rule, relevant, blockers, usable, month)
+        judged = _judge_code(code, rule, relevant, facts.blockers, usable, month)
         if isinstance(judged, str):
             not_earned[code] = judged
         else:
             candidates.append(judged)
-
     earned = _resolve(rules, candidates, billed_elsewhere, not_earned)
-    order = _display_order(rules)
+    order = display_order(rules)
     return MonthlyResult(
         patient_id=patient_id,
         month=month,
@@ -160,7 +286,7 @@ def roll_up(
     )
 
 
-def _check_one_patient(
+def check_one_patient(
     patient_id: str,
     enrollments: Sequence[Enrollment],
     consents: Sequence[ProgramConsent],
@@ -175,7 +301,7 @@ def _check_one_patient(
                 )
 
 
-def _check_billed_elsewhere(rules: RuleYear, billed: Sequence[BilledCode]) -> None:
+def check_billed_elsewhere(rules: RuleYear, billed: Sequence[BilledCode]) -> None:
     for item in billed:
         rule = rules.codes.get(item.code)
         if not isinstance(rule, DeclaredCode):
@@ -221,21 +347,23 @@ def _blocker(rules: RuleYear, enrollment: Enrollment, consent: date | str) -> st
     return None
 
 
-def _sort_key(entry: TimeEntry, tz: ZoneInfo) -> datetime:
-    return to_utc(entry.start, tz) if entry.start is not None else datetime.min.replace(tzinfo=UTC)
+def entry_order_key(entry: TimeEntry, tz: ZoneInfo) -> tuple[datetime, str]:
+    """The order entries are judged and listed in: oldest first (UTC), ties by id."""
+    start = to_utc(entry.start, tz) if entry.start is not None else datetime.min.replace(tzinfo=UTC)
+    return start, entry.id
 
 
-def _evaluate_entry(
+def evaluate_entry(
     entry: TimeEntry,
     rules: RuleYear,
-    enrollments: dict[str, Enrollment],
-    blockers: dict[str, str | None],
-    consent_day: dict[str, date | str],
+    facts: PatientFacts,
     month_span: Interval,
-    month: tuple[int, int],
     tz: ZoneInfo,
-) -> _Usable | str | None:
-    """The entry's counted minutes, the reason it counts for nothing, or None if not this month."""
+) -> Usable | str | None:
+    """Step 2: the entry's counted minutes, the reason it counts for nothing, or None when it
+    has nothing to do with this month."""
+    month, enrollments = facts.month, facts.enrollments
+    blockers, consent_day = facts.blockers, facts.consent_day
     if entry.start is None:
         return "incomplete entry: no start time"
     span = entry_interval(entry, tz)
@@ -265,7 +393,7 @@ def _evaluate_entry(
             f"program {entry.program.value} does not match enrollment {enrollment.id} "
             f"({enrollment.program.value})"
         )
-    if enrollment.status not in _COUNTABLE:
+    if enrollment.status not in COUNTING_STATUSES:
         return f"enrollment {enrollment.id} is {enrollment.status.value}"
     if in_month is None:
         return "less than a minute in this month"
@@ -292,14 +420,14 @@ def _evaluate_entry(
     if not any(
         entry.program in rule.programs
         and role in rule.counts_time_of
-        and _phase_matches(rule, enrollment, month)
+        and phase_matches(rule, enrollment, month)
         for _, rule in rules.timed_codes()
     ):
         return f"no {entry.program.value} code counts time of {role.value}"
-    return _Usable(entry, enrollment, role, counted.whole_minutes)
+    return Usable(entry, enrollment, role, counted.whole_minutes)
 
 
-def _phase_matches(rule: TimedCode, enrollment: Enrollment, month: tuple[int, int]) -> bool:
+def phase_matches(rule: TimedCode, enrollment: Enrollment, month: tuple[int, int]) -> bool:
     if rule.months == MonthPhase.ANY:
         return True
     first = (enrollment.start.year, enrollment.start.month) == month
@@ -311,22 +439,22 @@ def _judge_code(
     rule: TimedCode,
     relevant: list[Enrollment],
     blockers: dict[str, str | None],
-    usable: list[_Usable],
+    usable: Sequence[Usable],
     month: tuple[int, int],
-) -> _Candidate | str:
-    countable = sorted((e for e in relevant if e.status in _COUNTABLE), key=lambda e: e.id)
+) -> Candidate | str:
+    countable = sorted((e for e in relevant if e.status in COUNTING_STATUSES), key=lambda e: e.id)
     if not countable:
         names = " or ".join(p.value for p in rule.programs)
         return f"no active {names} enrollment this month"
     open_ids = {e.id for e in countable if blockers[e.id] is None}
     if not open_ids:
         return blockers[countable[0].id] or ""
-    by_practitioner: dict[str, list[_Usable]] = defaultdict(list)
+    by_practitioner: dict[str, list[Usable]] = defaultdict(list)
     for item in usable:
         if (
             item.enrollment.id in open_ids
             and item.role in rule.counts_time_of
-            and _phase_matches(rule, item.enrollment, month)
+            and phase_matches(rule, item.enrollment, month)
         ):
             by_practitioner[item.enrollment.billing_practitioner_id or ""].append(item)
     if by_practitioner:
@@ -350,12 +478,12 @@ def _judge_code(
         return f"{reason}; {elsewhere}" if elsewhere else reason
     if rule.interactive_contact_required and not any(u.entry.interactive for u in counted):
         return "no real-time interactive contact this month"
-    return _Candidate(code, rule, practitioner, counted, elsewhere)
+    return Candidate(code, rule, practitioner, counted, elsewhere)
 
 
 def _resolve(
     rules: RuleYear,
-    candidates: list[_Candidate],
+    candidates: list[Candidate],
     billed_elsewhere: Sequence[BilledCode],
     not_earned: dict[str, str],
 ) -> list[EarnedCode]:
@@ -400,7 +528,7 @@ def _resolve(
     return earned
 
 
-def _excluded_by(rules: RuleYear, candidate: _Candidate, kept: list[tuple[str, str]]) -> str | None:
+def _excluded_by(rules: RuleYear, candidate: Candidate, kept: list[tuple[str, str]]) -> str | None:
     for code, practitioner in kept:
         scope = rules.conflicts(candidate.code, code)
         if scope == ExclusionScope.PATIENT:
@@ -410,7 +538,7 @@ def _excluded_by(rules: RuleYear, candidate: _Candidate, kept: list[tuple[str, s
     return None
 
 
-def _display_order(rules: RuleYear) -> dict[str, int]:
+def display_order(rules: RuleYear) -> dict[str, int]:
     order: dict[str, int] = {}
     for code, rule in rules.codes.items():
         order.setdefault(code, len(order))

@@ -35,8 +35,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy.orm import Session, sessionmaker
-
 from fhirbridge.bulk.roster import RosterEntry, read_roster
 from fhirbridge.bulk.selection import changed_since, patient_page, patients_matching, record_ids
 from fhirbridge.conformance import ConformanceChecker, NonConformantResource, default_checker
@@ -45,6 +43,7 @@ from fhirbridge.mapping.context import MappingContext, MappingError, MissingRefe
 from fhirbridge.mapping.engine import ResourceMapping
 from fhirbridge.mapping.loader import Mappings
 from fhirbridge.persistence import EntityKind, FhirLink, Store, SyncTarget
+from fhirbridge.persistence.db import SessionFactory
 from fhirbridge.sync.references import LinkReferences
 
 __all__ = [
@@ -166,7 +165,7 @@ class _ExportReferences(LinkReferences):
 
 def iter_export(
     *,
-    sessions: sessionmaker[Session],
+    sessions: SessionFactory,
     mappings: Mappings,
     identifier_system: str,
     selection: ExportSelection,
@@ -184,7 +183,7 @@ def iter_export(
 
 
 def _patient_pages(
-    sessions: sessionmaker[Session],
+    sessions: SessionFactory,
     selection: ExportSelection,
     roster: Iterable[RosterEntry] | None,
     counter: _Progress,
@@ -194,7 +193,7 @@ def _patient_pages(
         while True:
             with sessions() as session:
                 page = patient_page(
-                    session,
+                    Store(session),
                     after=after,
                     limit=selection.page_size,
                     program=selection.program,
@@ -211,7 +210,7 @@ def _patient_pages(
     while batch := [e for _, e in zip(range(selection.page_size), entries, strict=False)]:
         with sessions() as session:
             found = patients_matching(
-                session,
+                Store(session),
                 ids={e.patient_id for e in batch if e.patient_id},
                 references={e.reference for e in batch if e.reference},
                 identifiers={(e.identifier_system, e.identifier) for e in batch if e.identifier},
@@ -241,9 +240,9 @@ def _page(
     for kind, kind_mappings in wanted:
         if not kind_mappings:
             continue
-        ids = record_ids(store.session, kind, patients)
+        ids = record_ids(store, kind, patients)
         if selection.since is not None:
-            changed = changed_since(store.session, kind, ids, selection.since)
+            changed = changed_since(store, kind, ids, selection.since)
             ids = [i for i in ids if i in changed]
         found = store.repository(kind).get_many(ids)
         records += [(kind, found[i]) for i in ids if i in found]
@@ -356,7 +355,7 @@ def _entry_uuid(item: ExportedResource) -> uuid.UUID:
 
 def export_own_data(
     *,
-    sessions: sessionmaker[Session],
+    sessions: SessionFactory,
     mappings: Mappings,
     identifier_system: str,
     folder: Path,

@@ -22,7 +22,14 @@ idempotently: importing the same files again changes nothing.
   plans, orders before their Tasks), so most references point at records already imported.
   A reference to a record not imported yet (a care plan listing its tasks) is left out the
   first time; such resources are read once more at the end, when their targets exist. Patients
-  not known yet are adopted as patient links (``adopt_patients``); staff must be known.
+  not known yet are adopted as patient links (``adopt_patients``).
+* **Staff.** A Practitioner is named by care-team members (``practitioner_reference``). Asked
+  to (``adopt_practitioners``), the files' ``Practitioner`` resources are read first and become
+  members of ``team`` (``bulk.roster.member_from_practitioner``; a Practitioner already a
+  member stays as the installation onboarded it). Otherwise, or for a Practitioner the files do
+  not hold, a line that needs one fails naming ``Practitioner/<id>`` and how to onboard it
+  (``fhirbridge people import``); an optional reference to one is left out and counted
+  (``ImportSummary.unknown_practitioners``).
 * **Bad lines** are reported with file and line number and the reason (element names and
   kinds, never values); the rest continues. Each line is applied in a savepoint, so a bad one
   leaves no trace, and chunks of lines are committed together.
@@ -43,9 +50,8 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy.orm import Session, sessionmaker
-
-from fhirbridge.domain import PatientLink
+from fhirbridge.bulk.roster import member_from_practitioner
+from fhirbridge.domain import PatientLink, StaffRole
 from fhirbridge.mapping.concepts import CONCEPTS
 from fhirbridge.mapping.context import MappingContext, MappingError
 from fhirbridge.mapping.engine import ResourceMapping, apply_resource, build_entity
@@ -60,6 +66,7 @@ from fhirbridge.persistence import (
     SyncTarget,
     unit_of_work,
 )
+from fhirbridge.persistence.db import SessionFactory
 from fhirbridge.sync.pull import link_server_copy
 from fhirbridge.sync.references import LinkReferences, split_reference
 
@@ -78,6 +85,7 @@ T = TypeVar("T")
 
 # Targets before the resources that point at them (see module doc).
 IMPORT_ORDER = (
+    "Practitioner",
     "EpisodeOfCare",
     "Consent",
     "Goal",
@@ -116,6 +124,9 @@ class ImportSummary:
     skipped_files: list[Path] = field(default_factory=list)  # types no mapping reads
     # Resources of other systems not adopted, by reason ("ServiceRequest: not a referral ...").
     skipped: Counter[str] = field(default_factory=Counter)
+    # References to Practitioners that are no care-team member, by reference: the lines that
+    # required one failed, the others were imported without it.
+    unknown_practitioners: Counter[str] = field(default_factory=Counter)
 
     @property
     def created(self) -> int:
@@ -135,10 +146,12 @@ class ImportSummary:
 
     def __str__(self) -> str:
         reasons = "; ".join(f"{reason}: {n}" for reason, n in sorted(self.skipped.items()))
+        unknown = len(self.unknown_practitioners)
         return (
             f"created {self.created}, updated {self.updated}, unchanged {self.unchanged},"
             f" held {self.held}, skipped {sum(self.skipped.values())}"
             f"{f' ({reasons})' if reasons else ''}, errors {len(self.errors)}"
+            + (f", {unknown} Practitioner(s) not care-team members" if unknown else "")
         )
 
 
@@ -146,7 +159,10 @@ class ImportSummary:
 class ImportOptions:
     link_to_server: bool = False  # the files came from the FHIR server we sync with
     adopt_patients: bool = True  # unknown Patient references become patient links
-    team: str = "default"  # of adopted patients
+    adopt_practitioners: bool = False  # the files' Practitioners become care-team members
+    # Role of adopted Practitioners whose qualification or name suffix does not say it.
+    practitioner_role: StaffRole | None = None
+    team: str = "default"  # of adopted patients and practitioners
     chunk_size: int = 500  # lines per committed unit of work
 
 
@@ -167,7 +183,7 @@ def _rank(resource_type: str) -> int:
 
 def import_ndjson(
     *,
-    sessions: sessionmaker[Session],
+    sessions: SessionFactory,
     files: Sequence[tuple[str, Path]],
     mappings: Mappings,
     identifier_system: str,
@@ -211,6 +227,7 @@ class _ImportReferences:
         self._store = store
         self._links = LinkReferences(store)
         self.unresolved = False  # a reference to a record not imported (yet)
+        self.unknown_members: list[str] = []  # Practitioners that are no care-team member
 
     def reference(self, concept: str, local_id: str) -> str:
         return self._links.reference(concept, local_id)
@@ -222,7 +239,10 @@ class _ImportReferences:
         if concept == "patient":
             return self._patient(f"{parts[0]}/{parts[1]}")
         if concept == "member":
-            return self._links.local_id(concept, f"{parts[0]}/{parts[1]}")
+            member = self._links.local_id(concept, f"{parts[0]}/{parts[1]}")
+            if member is None:
+                self.unknown_members.append(f"{parts[0]}/{parts[1]}")
+            return member
         local = self.known(concept, reference)
         if local is None:
             self.unresolved = True
@@ -260,7 +280,7 @@ class _Importer:
     def __init__(
         self,
         *,
-        sessions: sessionmaker[Session],
+        sessions: SessionFactory,
         mappings: Mappings,
         identifier_system: str,
         options: ImportOptions,
@@ -280,6 +300,10 @@ class _Importer:
     def run(self, files: Sequence[tuple[str, Path]]) -> ImportSummary:
         revisits: list[_Revisit] = []
         for rtype, path in files:
+            if rtype == "Practitioner" and self.options.adopt_practitioners:
+                for lines in _chunks(_lines(path), self.options.chunk_size):
+                    self._practitioners(lines)
+                continue
             if rtype not in self._mapped:
                 self.summary.skipped_files.append(path)
                 continue
@@ -312,6 +336,43 @@ class _Importer:
                 if revisit.first is ImportOutcome.CREATED:
                     outcome = revisit.first
                 self._count(outcome)
+
+    def _practitioners(self, chunk: list[_Line]) -> None:
+        with unit_of_work(self.sessions) as session:
+            store = Store(session, clock=self.now)
+            for line in chunk:
+                self.summary.by_type["Practitioner"] += 1
+                self._count(self._practitioner(store, line))
+
+    def _practitioner(self, store: Store, line: _Line) -> ImportOutcome:
+        try:
+            resource = json.loads(line.text)
+        except ValueError:
+            return self._error(line, "not a JSON object")
+        if not isinstance(resource, dict) or resource.get("resourceType") != "Practitioner":
+            found = resource.get("resourceType") if isinstance(resource, dict) else None
+            return self._error(line, f"expected a Practitioner, found {found!r}")
+        try:
+            member = member_from_practitioner(
+                resource, team=self.options.team, default_role=self.options.practitioner_role
+            )
+        except ValueError as error:
+            return self._error(line, str(error))
+        reference = member.practitioner_reference or ""
+        if store.care_team.find_by_practitioner_reference(reference) is not None:
+            return ImportOutcome.UNCHANGED  # onboarded already: the installation's word stands
+        if store.care_team.get(member.id) is not None:
+            return self._error(
+                line, f"care-team member {member.id!r} is linked to another Practitioner"
+            )
+        savepoint = store.session.begin_nested()
+        try:
+            store.care_team.add(member)
+        except PersistenceError as error:
+            savepoint.rollback()
+            return self._error(line, str(error))
+        savepoint.commit()
+        return ImportOutcome.CREATED
 
     def _count(self, outcome: ImportOutcome) -> None:
         if outcome is not ImportOutcome.ERROR:
@@ -355,8 +416,15 @@ class _Importer:
             outcome = self._apply(store, ctx, references, resource, busy, first=counted)
         except (MappingError, PersistenceError, ValueError, KeyError, TypeError) as error:
             savepoint.rollback()
-            return self._error(line, _reason(error)), False
+            if counted:
+                self.summary.unknown_practitioners.update(references.unknown_members)
+            reason = _reason(error)
+            if references.unknown_members:
+                reason += _onboarding_hint(references.unknown_members, self.options.team)
+            return self._error(line, reason), False
         savepoint.commit()
+        if counted:
+            self.summary.unknown_practitioners.update(references.unknown_members)
         return outcome, references.unresolved
 
     def _error(self, line: _Line, reason: str) -> ImportOutcome:
@@ -435,6 +503,15 @@ class _Importer:
         if isinstance(decision, Adopt):
             return self.mappings.get(decision.concept, rtype), None
         return decision
+
+
+def _onboarding_hint(practitioners: list[str], team: str) -> str:
+    named = ", ".join(sorted(set(practitioners)))
+    return (
+        f" ({named}: not a care-team member; onboard it with `fhirbridge people import FILE"
+        f" --team {team}` (a members CSV or the EHR's Practitioner NDJSON), or import with"
+        f" `--adopt-practitioners --team {team}` from files that hold its Practitioner)"
+    )
 
 
 def _reason(error: Exception) -> str:

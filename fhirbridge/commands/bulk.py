@@ -1,4 +1,7 @@
-"""``fhirbridge bulk export``: a FHIR Bulk Data export from a server, downloaded and resumable."""
+"""``fhirbridge bulk export``: a FHIR Bulk Data export from a server, downloaded and resumable.
+
+With ``--import`` the files are imported as ``fhirbridge bulk import`` would, with the same
+adoption options (``--adopt-practitioners --team T --role R``)."""
 
 from __future__ import annotations
 
@@ -18,11 +21,13 @@ from fhirbridge.bulk import (
     ExportLevel,
     ExportRequest,
     FileProgress,
+    ImportOptions,
     PollPolicy,
     PollStatus,
 )
 from fhirbridge.commands.failures import ExitCode, FailsCleanly
 from fhirbridge.config import Settings
+from fhirbridge.domain import StaffRole
 from fhirbridge.services.exchange import BulkExchangeReport, fetch_bulk_export
 
 __all__ = ["bulk_app"]
@@ -84,6 +89,26 @@ def export(
     database_url: Annotated[
         str | None, typer.Option(help="Overrides FHIRBRIDGE_DATABASE_URL (with --import).")
     ] = None,
+    team: Annotated[
+        str | None,
+        typer.Option(
+            help="Team of adopted patients and practitioners (with --import).",
+            show_default="default",
+        ),
+    ] = None,
+    adopt_practitioners: Annotated[
+        bool,
+        typer.Option(
+            "--adopt-practitioners/--no-adopt-practitioners",
+            help="Make the files' Practitioners care-team members of --team (with --import).",
+        ),
+    ] = False,
+    role: Annotated[
+        StaffRole | None,
+        typer.Option(
+            help="Role of adopted Practitioners whose title does not say it (with --import)."
+        ),
+    ] = None,
     restart: Annotated[
         bool, typer.Option(help="Forget an unfinished export in --out and start a new one.")
     ] = False,
@@ -100,6 +125,12 @@ def export(
 ) -> None:
     """Kick off $export, poll (honouring Retry-After), download every NDJSON file (resuming
     what an earlier run left), verify line counts, and optionally import."""
+    if not import_ and (team is not None or adopt_practitioners or role is not None):
+        # Refused rather than ignored: whoever typed them expects an import.
+        raise typer.BadParameter(
+            "--team, --adopt-practitioners and --role apply to the import",
+            param_hint="--import",
+        )
     settings = Settings()
     base_url = fhir_url or settings.fhir_base_url
     request = ExportRequest(
@@ -121,6 +152,11 @@ def export(
                 restart=restart,
                 keep=keep_on_interrupt,
                 database_url=(database_url or settings.database_url) if import_ else None,
+                import_options=ImportOptions(
+                    adopt_practitioners=adopt_practitioners,
+                    practitioner_role=role,
+                    team=team or "default",
+                ),
             )
         )
     except BulkError as error:
@@ -143,6 +179,7 @@ async def _run(
     restart: bool,
     keep: bool,
     database_url: str | None,
+    import_options: ImportOptions,
 ) -> BulkExchangeReport:
     with contextlib.ExitStack() as stack:
         sessions = None
@@ -169,6 +206,7 @@ async def _run(
                     mappings=wiring.mappings(settings) if sessions else None,
                     identifier_system=settings.identifier_system,
                     sync_base_url=settings.fhir_base_url,
+                    import_options=import_options,
                 )
 
 

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
 from fhirbridge.conformance.elements import is_resource_type
@@ -21,6 +20,7 @@ from fhirbridge.conformance.errors import NonConformantResource
 from fhirbridge.conformance.evaluation import evaluate, selects
 from fhirbridge.conformance.rules import ProfileSet, load_profiles
 from fhirbridge.conformance.schema import ProfileFile, Severity
+from fhirbridge.conformance.structure import ModelValidator
 
 __all__ = [
     "ConformanceChecker",
@@ -44,10 +44,16 @@ class Finding:
 
 
 class ConformanceChecker:
-    """Applies one loaded ProfileSet; immutable, so one instance can serve every caller."""
+    """Applies one loaded ProfileSet; one instance can serve every caller (threads too)."""
 
     def __init__(self, profiles: ProfileSet) -> None:
         self._profiles = profiles
+        self._models = ModelValidator()
+        # A resource of each type is checked against the same few profiles, looked up once.
+        self._by_type = {
+            resource_type: profiles.for_type(resource_type)
+            for resource_type in {profile.resource_type for profile in profiles.profiles}
+        }
 
     def applicable_profiles(self, resource: Mapping[str, Any]) -> tuple[ProfileFile, ...]:
         resource_type = resource.get("resourceType")
@@ -55,13 +61,13 @@ class ConformanceChecker:
             return ()
         return tuple(
             profile
-            for profile in self._profiles.for_type(resource_type)
+            for profile in self._by_type.get(resource_type, ())
             if selects(profile.applies_when, resource)
         )
 
     def check(self, resource: Mapping[str, Any]) -> list[Finding]:
         label = resource_label(resource)
-        findings = _model_findings(resource, label)
+        findings = _model_findings(self._models, resource, label)
         for profile in self.applicable_profiles(resource):
             for rule in profile.rules:
                 findings.extend(
@@ -106,7 +112,9 @@ def resource_label(resource: Mapping[str, Any]) -> str:
     return f"{kind} (no id)"
 
 
-def _model_findings(resource: Mapping[str, Any], label: str) -> list[Finding]:
+def _model_findings(
+    models: ModelValidator, resource: Mapping[str, Any], label: str
+) -> list[Finding]:
     resource_type = resource.get("resourceType")
     if not isinstance(resource_type, str) or not is_resource_type(resource_type):
         return [
@@ -119,7 +127,7 @@ def _model_findings(resource: Mapping[str, Any], label: str) -> list[Finding]:
             )
         ]
     try:
-        get_fhir_model_class(resource_type).model_validate(dict(resource))
+        models.validate(resource_type, resource)
     except ValidationError as error:
         return [
             Finding(

@@ -21,7 +21,13 @@ from pydantic.fields import FieldInfo
 
 from fhirbridge.conformance.path import CHOICE_SUFFIX, ElementPath
 
-__all__ = ["UnknownElement", "element_types", "is_resource_type"]
+__all__ = [
+    "DatatypeField",
+    "UnknownElement",
+    "datatype_fields",
+    "element_types",
+    "is_resource_type",
+]
 
 _PLACEHOLDER_SUFFIX = "Type"
 _PYTHON_PRIMITIVES = {bool: "boolean", int: "integer", str: "string"}
@@ -43,6 +49,15 @@ class _Element:
     type_name: str  # "Coding", "Reference", "GoalTarget" or a primitive like "code", "dateTime"
     model: type[BaseModel] | None  # set for complex types, whose children can be walked
     choice_of: str | None  # "occurrence" for occurrencePeriod
+
+
+@dataclass(frozen=True, slots=True)
+class DatatypeField:
+    """A resource element whose type is a complex datatype or a backbone element."""
+
+    attribute: str  # the model's attribute name (the JSON name may be an alias)
+    model: type[BaseModel]
+    is_list: bool
 
 
 @cache
@@ -79,6 +94,35 @@ def element_types(resource_type: str, path: ElementPath) -> frozenset[str]:
                     reason=f"{segment!r} is a primitive ({types_}) and has no child elements",
                 )
     return frozenset(element.type_name for element in found)
+
+
+@cache
+def datatype_fields(resource_type: str) -> dict[str, DatatypeField]:
+    """JSON name -> field, for the top-level elements of ``resource_type`` whose type is a
+    complex datatype or backbone element (contained resources are left out)."""
+    model = _model(resource_type)
+    if model is None:
+        return {}
+    fields: dict[str, DatatypeField] = {}
+    for name, info in model.model_fields.items():
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        if not extra.get("element_property"):
+            continue
+        type_name, child = _field_type(info)
+        if child is None or is_resource_type(type_name):
+            continue
+        fields[info.alias or name] = DatatypeField(name, child, _is_list(info.annotation))
+    return fields
+
+
+def _is_list(annotation: Any) -> bool:
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is list:
+            return True
+        if origin not in (typing.Union, types.UnionType):
+            return False
+        annotation = next(arg for arg in typing.get_args(annotation) if arg is not type(None))
 
 
 def _lookup(model: type[BaseModel], segment: str) -> list[_Element]:

@@ -25,6 +25,7 @@ from fhirbridge.domain.referral import (
     ReferralStatus,
     ReferralTaskStatus,
 )
+from fhirbridge.domain.roles import Role
 from fhirbridge.domain.task import (
     CareTask,
     CareTaskKind,
@@ -61,6 +62,7 @@ __all__ = [
     "ReferralStatus",
     "ReferralTaskStatus",
     "RiskLevel",
+    "Role",
     "StaffRole",
     "TaskPriority",
     "TaskStatus",

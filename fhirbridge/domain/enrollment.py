@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
@@ -81,3 +82,46 @@ class ProgramConsent:
     method: ConsentMethod
     recorded_by_id: str
     scope: Code | None = None
+
+
+# Enrollment fields a program may require to be filled in (mappings/programs.yaml).
+REQUIRABLE_FIELDS = ("billing_practitioner_id", "care_manager_id", "risk_level")
+
+
+@dataclass(frozen=True, slots=True)
+class ProgramPrerequisites:
+    """What an enrollment in ``program`` must name before its time can be billed: at least
+    ``min_conditions`` conditions (``conditions_named`` says what kind, as the rule words it)
+    and every field of ``required`` (from ``REQUIRABLE_FIELDS``)."""
+
+    program: Program
+    min_conditions: int = 0
+    conditions_named: str = "conditions"
+    required: tuple[str, ...] = ()
+
+    def shortfalls(self, enrollment: Enrollment) -> list[tuple[str, str]]:
+        """(field, reason) for each prerequisite ``enrollment`` lacks."""
+        found = []
+        count = len(enrollment.conditions)
+        if count < self.min_conditions:
+            wanted = f"at least {self.min_conditions} {self.conditions_named}"
+            found.append(("conditions", f"{self.program.value} needs {wanted}, got {count}"))
+        for name in self.required:
+            if getattr(enrollment, name) is None:
+                found.append((name, f"required for {self.program.value}"))
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class EnrollmentPrerequisites:
+    """The prerequisites of every program, which hold for enrollments in ``checked_statuses``
+    (an enrollment still planned or waitlisted may lack them)."""
+
+    checked_statuses: frozenset[EnrollmentStatus]
+    programs: Mapping[Program, ProgramPrerequisites]
+
+    def shortfalls(self, enrollment: Enrollment) -> list[tuple[str, str]]:
+        if enrollment.status not in self.checked_statuses:
+            return []
+        rule = self.programs.get(enrollment.program)
+        return [] if rule is None else rule.shortfalls(enrollment)

@@ -140,18 +140,31 @@ class TransactionBuilder:
         *,
         key: str | None = None,
         if_none_exist: str | Mapping[str, str] | None = None,
+        handed_over: bool = False,
     ) -> str:
-        """Add a POST; ``if_none_exist`` makes it conditional. Returns the entry's key."""
+        """Add a POST; ``if_none_exist`` makes it conditional. Returns the entry's key.
+
+        The builder keeps a copy of ``resource``, unless the caller hands it over
+        (``handed_over``: the caller changes it no more, so no copy is needed).
+        """
         criteria = _criteria(if_none_exist) if if_none_exist is not None else None
-        return self._add(_Entry(self._key(resource, key), "create", _copy(resource), criteria))
+        kept = _kept(resource, handed_over)
+        return self._add(_Entry(self._key(resource, key), "create", kept, criteria))
 
     def update(
-        self, resource: Mapping[str, Any], *, key: str | None = None, if_match: str | None = None
+        self,
+        resource: Mapping[str, Any],
+        *,
+        key: str | None = None,
+        if_match: str | None = None,
+        handed_over: bool = False,
     ) -> str:
-        """Add a PUT to ``Type/id``; ``if_match`` is the version the change is based on."""
+        """Add a PUT to ``Type/id``; ``if_match`` is the version the change is based on
+        (``handed_over`` as for ``create``)."""
         if not isinstance(resource.get("id"), str):
             raise BundleBuildError("an update entry needs a resource with an id")
-        entry = _Entry(self._key(resource, key), "update", _copy(resource), if_match=if_match)
+        kept = _kept(resource, handed_over)
+        entry = _Entry(self._key(resource, key), "update", kept, if_match=if_match)
         return self._add(entry)
 
     def conditional_update(
@@ -176,9 +189,10 @@ class TransactionBuilder:
         literal = self._literals()
         entries = []
         for entry in self._entries:
-            # Entries hold private copies already; only references to literal entries need a
-            # rewritten copy (copying every resource again was a measurable cost per push).
-            resource = _rewrite(entry.resource, literal) if literal else entry.resource
+            # Entries hold private copies already; only the parts holding references to literal
+            # entries are copied, rewritten (copying every resource again was a measurable
+            # cost per push). The Bundle shares the rest with the entries.
+            resource = _rewritten(entry.resource, literal) if literal else entry.resource
             item: dict[str, Any] = {"resource": resource, "request": self._request(entry)}
             if entry.literal is None:
                 item = {"fullUrl": self.ref(entry.key), **item}
@@ -321,6 +335,12 @@ def _copy(resource: Mapping[str, Any]) -> dict[str, Any]:
     return copied
 
 
+def _kept(resource: Mapping[str, Any], handed_over: bool) -> dict[str, Any]:
+    if handed_over and isinstance(resource, dict):
+        return resource
+    return _copy(resource)
+
+
 def _criteria(query: str | Mapping[str, str]) -> str:
     text = query if isinstance(query, str) else urlencode(query)
     if not text:
@@ -343,6 +363,32 @@ def _references(node: object) -> Iterator[str]:
 def _rewrite(resource: dict[str, Any], mapping: Mapping[str, str]) -> dict[str, Any]:
     rewritten: dict[str, Any] = clone_rewriting_references(resource, mapping)
     return rewritten
+
+
+def _rewritten(node: Any, mapping: Mapping[str, str]) -> Any:
+    """``node`` with every ``{"reference": r}``, ``r`` in ``mapping``, replaced; containers on
+    the way to a replaced reference are new, everything else is ``node``'s own."""
+    if isinstance(node, dict):
+        out: dict[str, Any] | None = None
+        for key, value in node.items():
+            new = _rewritten(value, mapping)
+            if new is not value:
+                out = out if out is not None else dict(node)
+                out[key] = new
+        target = node.get("reference")
+        if isinstance(target, str) and target in mapping:
+            out = out if out is not None else dict(node)
+            out["reference"] = mapping[target]
+        return node if out is None else out
+    if isinstance(node, list):
+        items: list[Any] | None = None
+        for index, value in enumerate(node):
+            new = _rewritten(value, mapping)
+            if new is not value:
+                items = items if items is not None else list(node)
+                items[index] = new
+        return node if items is None else items
+    return node
 
 
 def _status_code(text: object) -> int:

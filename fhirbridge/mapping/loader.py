@@ -16,12 +16,14 @@ from typing import Any
 
 from fhirbridge.datafiles import DataFileError, YamlDocument, parse_model, read_yaml
 from fhirbridge.domain.codes import Code
+from fhirbridge.domain.enrollment import EnrollmentPrerequisites
 from fhirbridge.mapping.codes import CodeTable, Terminology
 from fhirbridge.mapping.concepts import CONCEPTS, ENUMS, LINKED_CONCEPTS
 from fhirbridge.mapping.elements import UnknownElement, resolve
 from fhirbridge.mapping.engine import ResourceMapping, _Fixed, _Rule, field_type
 from fhirbridge.mapping.inbound import INBOUND_FILE, InboundRules, load_inbound
 from fhirbridge.mapping.plan import SyncPlan
+from fhirbridge.mapping.programs import load_programs
 from fhirbridge.mapping.schema import (
     CodeSystemsFile,
     CodeTableFile,
@@ -44,6 +46,10 @@ class Mappings:
     plan: SyncPlan
     # Which other systems' resources become records (inbound.yaml); none without the file.
     inbound: InboundRules = field(default_factory=lambda: InboundRules({}))
+    # What an enrollment must name per program (programs.yaml, which load_mappings requires).
+    programs: EnrollmentPrerequisites = field(
+        default_factory=lambda: EnrollmentPrerequisites(frozenset(), {})
+    )
 
     def for_concept(self, concept: str) -> tuple[ResourceMapping, ...]:
         return tuple(m for m in self.resources if m.concept == concept)
@@ -74,7 +80,7 @@ def load_mappings(root: Path) -> Mappings:
         seen[key] = path
     plan = _sync_plan(documents, resources)
     primary_resources.update(plan.primary_resources)
-    loaded = Mappings(terminology, resources, plan)
+    loaded = Mappings(terminology, resources, plan, programs=load_programs(root))
     if not (root / INBOUND_FILE).exists():
         return loaded
     return dataclasses.replace(loaded, inbound=load_inbound(root, loaded))

@@ -7,9 +7,13 @@ Typical use::
     sessions = make_session_factory(engine, sync_plan=load_mappings(settings.mappings_dir).plan)
     with unit_of_work(sessions) as session:
         Store(session).save(referral)  # + outbox: ServiceRequest, Task (from the mapping files)
+    with unit_of_work(sessions, read_only=True) as session:  # never waits for writers
+        Store(session).referrals.get(referral.id)
 """
 
 from fhirbridge.persistence.db import (
+    DatabaseBusy,
+    backend_of,
     make_engine,
     make_session_factory,
     sync_plan_of,
@@ -49,6 +53,7 @@ __all__ = [
     "ConflictResolved",
     "ConflictState",
     "ConstraintViolation",
+    "DatabaseBusy",
     "EntityKind",
     "FhirLink",
     "OutboxEntry",
@@ -64,6 +69,7 @@ __all__ = [
     "Store",
     "SyncPlanMissing",
     "SyncTarget",
+    "backend_of",
     "entity_kind_of",
     "make_engine",
     "make_session_factory",

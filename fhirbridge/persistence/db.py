@@ -2,41 +2,117 @@
 
 Every session carries the mapping files' sync plan (``session.info["sync_plan"]``), so whoever
 saves a record through ``Store`` gets its outbox entries right without naming FHIR types.
+
+Two kinds of unit of work:
+
+- ``unit_of_work(factory)``: may write. On SQLite it takes the database's one write lock when
+  it begins (``BEGIN IMMEDIATE``) and keeps it until it ends, which is what serializes writers
+  and what ``repositories._locks`` relies on. Writers of one process queue on a lock before
+  asking SQLite (``_write_turns``), so a busy API does not leave them to SQLite's polling.
+- ``unit_of_work(factory, read_only=True)``: reads only. On SQLite it begins deferred and
+  never takes the write lock, so reads go on while a writer works (WAL); on PostgreSQL the
+  transaction is ``READ ONLY``. A write in it fails on both backends.
+
+When the database stays locked for longer than ``SQLITE_BUSY_TIMEOUT_MS`` (or no pooled
+connection frees up in time), the unit of work raises ``DatabaseBusy``: a condition to retry
+later, not a fault.
 """
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeAlias
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, Pool, QueuePool, create_engine, event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
 from fhirbridge.mapping.plan import SyncPlan
+from fhirbridge.persistence.errors import PersistenceError
 
 SQLITE_BUSY_TIMEOUT_MS = 5_000
+# anyio runs FastAPI's sync routes on at most 40 threads; with as many connections none of
+# them waits for the pool. PostgreSQL's default limit of 100 connections leaves room for a
+# second worker process and the sync worker.
+DEFAULT_POOL_SIZE = 20
+DEFAULT_MAX_OVERFLOW = 20
 _SYNC_PLAN = "sync_plan"
+_READ_ONLY = "fhirbridge_read_only"  # execution option the SQLite begin listener reads
+_QUERY_ONLY = "fhirbridge_query_only"  # connection record: PRAGMA query_only is on
+_SQLITE_BUSY = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+
+# What the layers above persistence hold to open units of work, without naming SQLAlchemy.
+SessionFactory: TypeAlias = sessionmaker[Session]
 
 
-def make_engine(url: str, **engine_options: Any) -> Engine:
+class DatabaseBusy(PersistenceError):
+    """The database stayed locked by other writers, or every pooled connection stayed in use,
+    for longer than the wait allowed; nothing was written. Retrying later is safe."""
+
+    def __init__(self) -> None:
+        super().__init__("the database is busy; nothing was written, retry later")
+
+
+# One writing unit of work of a process at a time per SQLite engine. SQLite lets one
+# transaction write at a time anyway; its busy handler makes the others poll with growing
+# sleeps, so under load late arrivals overtake long waiters. Waiting on a lock here instead
+# hands the write lock over as soon as it is released. Other processes (the CLI, a sync worker)
+# still meet SQLite's own lock and busy timeout.
+_write_turns: WeakKeyDictionary[Engine, threading.Lock] = WeakKeyDictionary()
+
+
+def backend_of(url: str) -> str:
+    """ "sqlite" or "postgresql" (or whatever else ``url`` names, which ``make_engine`` refuses)."""
+    return make_url(url).get_backend_name()
+
+
+def make_engine(
+    url: str,
+    *,
+    pool_size: int = DEFAULT_POOL_SIZE,
+    max_overflow: int = DEFAULT_MAX_OVERFLOW,
+    **engine_options: Any,
+) -> Engine:
     """An engine for a SQLite file or a PostgreSQL URL (``postgresql+psycopg://...``).
 
     PostgreSQL connection options such as a test schema travel in the URL, e.g.
-    ``?options=-csearch_path%3Dfb_1234``.
+    ``?options=-csearch_path%3Dfb_1234``. ``pool_size`` connections are kept open, up to
+    ``max_overflow`` more are opened under load (an in-memory SQLite database has one
+    connection per thread instead).
     """
-    backend = make_url(url).get_backend_name()
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
     # A statement that fails must not carry a patient's values into an exception message, and
     # from there into a log or a dead-letter reason.
     engine_options.setdefault("hide_parameters", True)
+    if backend not in ("sqlite", "postgresql"):
+        raise ValueError(f"unsupported database backend {backend!r}; use sqlite or postgresql")
+    if _pooled(parsed, engine_options.get("poolclass")):
+        engine_options.setdefault("pool_size", pool_size)
+        engine_options.setdefault("max_overflow", max_overflow)
     if backend == "sqlite":
         engine = create_engine(url, **engine_options)
         _configure_sqlite(engine)
+        _write_turns[engine] = threading.Lock()
         return engine
-    if backend == "postgresql":
-        return create_engine(url, pool_pre_ping=True, **engine_options)
-    raise ValueError(f"unsupported database backend {backend!r}; use sqlite or postgresql")
+    return create_engine(url, pool_pre_ping=True, **engine_options)
+
+
+def _pooled(url: URL, pool_class: type[Pool] | None) -> bool:
+    """Whether the engine keeps a queue of connections (what SQLAlchemy picks unless told):
+    PostgreSQL and SQLite files do; an in-memory SQLite database has one per thread."""
+    if pool_class is not None:
+        return issubclass(pool_class, QueuePool)
+    if url.get_backend_name() != "sqlite":
+        return True
+    in_memory = url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
+    return not in_memory
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -55,6 +131,18 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
+        read_only = bool(connection.get_execution_options().get(_READ_ONLY))
+        record = connection.info
+        if record.get(_QUERY_ONLY, False) != read_only:
+            # A write in a read-only unit of work fails ("attempt to write a readonly
+            # database") instead of quietly taking the write lock after all.
+            connection.exec_driver_sql(f"PRAGMA query_only={int(read_only)}")
+            record[_QUERY_ONLY] = read_only
+        if read_only:
+            # Deferred: a reader never takes the write lock, and in WAL mode it reads the last
+            # committed state while a writer works.
+            connection.exec_driver_sql("BEGIN")
+            return
         # A deferred transaction that reads and later writes fails at once with "database is
         # locked" when another writer committed in between; busy_timeout does not help there.
         # Taking the write lock up front makes concurrent units of work wait their turn instead.
@@ -68,6 +156,12 @@ def make_session_factory(engine: Engine, *, sync_plan: SyncPlan) -> sessionmaker
     return sessionmaker(bind=engine, expire_on_commit=False, info={_SYNC_PLAN: sync_plan})
 
 
+def ping(factory: sessionmaker[Session]) -> None:
+    """Raise unless the database answers a trivial query (a health check)."""
+    with unit_of_work(factory, read_only=True) as session:
+        session.execute(text("SELECT 1"))
+
+
 def sync_plan_of(session: Session) -> SyncPlan | None:
     """The plan the session's factory was given; None for a session made some other way."""
     plan = session.info.get(_SYNC_PLAN)
@@ -75,17 +169,52 @@ def sync_plan_of(session: Session) -> SyncPlan | None:
 
 
 @contextmanager
-def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
+def unit_of_work(factory: sessionmaker[Session], *, read_only: bool = False) -> Iterator[Session]:
     """A session whose work is committed once at the end, or rolled back on any exception.
 
-    Repositories and services only flush; this is the only place that commits.
+    Repositories and services only flush; this is the only place that commits. With
+    ``read_only`` the session reads only (see the module doc): use it for every request or
+    job that writes nothing, so it neither waits for nor holds up writers.
+
+    Raises ``DatabaseBusy`` when the database stays locked (SQLite) or no connection frees up
+    for longer than the wait allowed.
     """
-    session = factory()
+    bind = factory.kw.get("bind")
+    turns = _write_turns.get(bind) if isinstance(bind, Engine) and not read_only else None
+    if turns is not None and not turns.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
+        raise DatabaseBusy()
     try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
+        with _busy_is_retryable():
+            session = factory()
+            try:
+                if read_only:
+                    session.connection(execution_options=_read_only_options(session))
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+            finally:
+                session.close()
     finally:
-        session.close()
+        if turns is not None:
+            turns.release()
+
+
+def _read_only_options(session: Session) -> dict[str, Any]:
+    if session.get_bind().dialect.name == "postgresql":
+        return {"postgresql_readonly": True}
+    return {_READ_ONLY: True}
+
+
+@contextmanager
+def _busy_is_retryable() -> Iterator[None]:
+    try:
+        yield
+    except PoolTimeout as error:
+        raise DatabaseBusy() from error
+    except OperationalError as error:
+        code = getattr(error.orig, "sqlite_errorcode", None)
+        if isinstance(code, int) and code & 0xFF in _SQLITE_BUSY:
+            raise DatabaseBusy() from error
+        raise

@@ -30,6 +30,9 @@ from fhirbridge.domain import (
 from fhirbridge.mapping.concepts import CONCEPTS
 from fhirbridge.mapping.plan import SyncPlan
 from fhirbridge.persistence.db import sync_plan_of
+from fhirbridge.persistence.readmodels.export_selection import ExportSelectionRows
+from fhirbridge.persistence.readmodels.month_minutes import MonthMinutes
+from fhirbridge.persistence.readmodels.worklist import WorklistRows
 from fhirbridge.persistence.records import EntityKind, OutboxOperation, SyncTarget
 from fhirbridge.persistence.repositories import (
     CarePlans,
@@ -122,6 +125,10 @@ class Store:
         self.timers = RunningTimers(session)
         # Billing.
         self.charges = Charges(session)
+        # Read models: queries shaped for one report or screen.
+        self.month_minutes = MonthMinutes(session)
+        self.worklist_rows = WorklistRows(session)
+        self.export_selection = ExportSelectionRows(session)
         self._by_kind: dict[EntityKind, Repository[Any, Any]] = {
             repository.kind: repository
             for repository in (
@@ -161,6 +168,15 @@ class Store:
         kind = entity_kind_of(entity)
         targets = self.sync_targets(kind)
         self._by_kind[kind].save(entity)
+        return self._announce(kind, entity.id, targets, skip, OutboxOperation.UPSERT)
+
+    def add(self, entity: Record, *, skip: Collection[str] = ()) -> list[int]:
+        """``save`` for a record that is new (a fresh id): inserted without first looking for
+        a stored one, so a write path that only creates spares that query. An id already
+        stored raises RecordExists."""
+        kind = entity_kind_of(entity)
+        targets = self.sync_targets(kind)
+        self._by_kind[kind].add(entity)
         return self._announce(kind, entity.id, targets, skip, OutboxOperation.UPSERT)
 
     def delete(

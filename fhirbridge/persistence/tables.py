@@ -409,6 +409,7 @@ class ApiKeyRow(Base):
     key_hash: Mapped[str] = mapped_column(String(64))
     role: Mapped[str] = mapped_column(ENUM)
     team: Mapped[str | None] = mapped_column(String(64))
+    staff_id: Mapped[str | None] = mapped_column(ID, _member_fk())  # whose time it records
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
 

@@ -1,7 +1,12 @@
 """Month-end billing: the report of a practice's month, and the charges it earns.
 
-    report = monthly_report(session=session, month=(2026, 10), tz=tz, rules=rules)
-    run = record_charges(session=session, report=report)
+    report = monthly_report(store, month=(2026, 10), tz=tz, rules=rules)
+    run = record_charges(store, report=report)
+    month = patient_month(store, patient_id="p1", month=(2026, 10), tz=tz, rules=rules)
+
+The report is judged from minutes summed in SQL (``store.month_minutes``) and lists the entries
+set aside with their reason; ``patient_month`` explains one patient's month entry by entry with
+the in-memory roll-up, which the billing package's equivalence test holds to the same result.
 
 ``record_charges`` is idempotent. Each charge's id is derived from patient, month and code, so
 re-running a month finds the charges it made before: an unchanged charge is left alone (no
@@ -20,19 +25,26 @@ from dataclasses import dataclass, replace
 from datetime import date
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.orm import Session
-
-from fhirbridge.billing.aggregate import aggregate_month, month_days
+from fhirbridge.billing.aggregate import PracticeMonth, judge_practice_month, month_days
 from fhirbridge.billing.report import Report, ReportLine, build_report
+from fhirbridge.billing.rollup import (
+    COUNTING_STATUSES,
+    MonthExplanation,
+    entry_order_key,
+    explain_month,
+)
 from fhirbridge.billing.rules import RuleYear
-from fhirbridge.domain import ChargeStatus, Code, MonthlyCharge
+from fhirbridge.domain import ChargeStatus, Code, MonthlyCharge, TimeEntry
 from fhirbridge.persistence import Store
 
 __all__ = [
     "ChargeRun",
+    "PatientMonth",
     "charge_id",
     "charges_of",
     "monthly_report",
+    "patient_month",
+    "practice_month",
     "record_charges",
 ]
 
@@ -56,17 +68,74 @@ class ChargeRun:
     held: tuple[str, ...] = ()  # billed already, and the re-run disagrees: left for a person
 
 
-def monthly_report(
+@dataclass(frozen=True, slots=True)
+class PatientMonth:
+    """One patient's month explained: the roll-up, and the month's entries it judged."""
+
+    explanation: MonthExplanation
+    entries: tuple[TimeEntry, ...]  # oldest first
+
+
+def practice_month(
+    store: Store,
     *,
-    session: Session,
+    month: tuple[int, int],
+    tz: ZoneInfo,
+    rules: RuleYear,
+    patient_ids: Sequence[str] | None = None,
+) -> PracticeMonth:
+    """Every patient's (or ``patient_ids``') month, from minutes summed in SQL."""
+    minutes = store.month_minutes
+    groups = minutes.groups(month=month, tz=tz, counting=COUNTING_STATUSES, patient_ids=patient_ids)
+    enrollments, consents = minutes.enrollments(
+        month=month, patient_ids=patient_ids, named={g.enrollment_id for g in groups}
+    )
+    return judge_practice_month(
+        rules=rules,
+        month=month,
+        tz=tz,
+        groups=groups,
+        enrollments=enrollments,
+        consents=consents,
+        load_entries=minutes.entries,
+    )
+
+
+def monthly_report(
+    store: Store,
+    *,
     month: tuple[int, int],
     tz: ZoneInfo,
     rules: RuleYear,
     patient_ids: Sequence[str] | None = None,
 ) -> Report:
     """The month-end report of every patient (or of ``patient_ids``) for ``month``."""
-    practice = aggregate_month(session, rules=rules, month=month, tz=tz, patient_ids=patient_ids)
+    practice = practice_month(store, month=month, tz=tz, rules=rules, patient_ids=patient_ids)
     return build_report(practice, rules=rules, time_zone=tz.key)
+
+
+def patient_month(
+    store: Store,
+    *,
+    patient_id: str,
+    month: tuple[int, int],
+    tz: ZoneInfo,
+    rules: RuleYear,
+) -> PatientMonth:
+    """One patient's month, entry by entry: what counts, what is set aside and why, and the
+    codes earned or not."""
+    entries = store.month_minutes.of_patient(patient_id, month=month, tz=tz)
+    explanation = explain_month(
+        rules=rules,
+        month=month,
+        patient_id=patient_id,
+        enrollments=store.enrollments.list_for_patient(patient_id),
+        consents=store.consents.list_for_patient(patient_id),
+        entries=entries,
+        tz=tz,
+    )
+    ordered = sorted(entries, key=lambda e: entry_order_key(e, tz))
+    return PatientMonth(explanation, tuple(ordered))
 
 
 def charge_id(patient_id: str, month: tuple[int, int], code: str) -> str:
@@ -107,8 +176,8 @@ def _charge(
 
 
 def record_charges(
+    store: Store,
     *,
-    session: Session,
     report: Report,
     status: ChargeStatus = ChargeStatus.BILLABLE,
     patient_ids: Sequence[str] | None = None,
@@ -118,7 +187,6 @@ def record_charges(
     ``patient_ids`` limits which stored charges may be withdrawn; pass the same list the
     report was made for.
     """
-    store = Store(session)
     first, _ = month_days(report.month)
     stored = {c.id: c for c in store.charges.list_for_month(first, patient_ids=patient_ids)}
     created: list[str] = []

@@ -4,6 +4,11 @@ Task status changes follow the R4 Task state machine of ``fhirbridge.domain.task
 it does not allow is refused with ``TransitionRefused`` (field ``status``) and writes nothing.
 A task created under a care plan is added to the plan's activities, and the plan is queued for
 the FHIR server again with it.
+
+Every reference a request makes is checked (422 naming the field, all in one ``Rejected``): a
+care team member (author, owner, requester, who expressed a goal) must exist and belong to the
+patient's team; an enrollment, goal or care plan must be the same patient's. The reason is the
+same whether the record is missing or another team's, so it tells nothing about other teams.
 """
 
 from __future__ import annotations
@@ -115,14 +120,14 @@ class CareTaskChanges:
 
 
 def create_care_plan(*, store: Store, new: NewCarePlan) -> CarePlan:
-    _require_patient(store, new.patient_id)
+    team = _patient_team(store, new.patient_id)
     errors = _period_errors(new.start, new.end)
     errors.extend(_goal_errors(store, new.patient_id, new.goal_ids))
     if new.enrollment_id is not None:
         enrollment = store.enrollments.get(new.enrollment_id)
         if enrollment is None or enrollment.patient_id != new.patient_id:
             errors.append(FieldError("enrollment_id", "no such enrollment for this patient"))
-    errors.extend(_member_errors(store, author_id=new.author_id))
+    errors.extend(_member_errors(store, team, author_id=new.author_id))
     if errors:
         raise Rejected("care plan", errors)
     plan = CarePlan(
@@ -164,7 +169,10 @@ def update_care_plan(*, store: Store, care_plan_id: str, changes: CarePlanChange
 
 
 def create_goal(*, store: Store, new: NewGoal) -> Goal:
-    _require_patient(store, new.patient_id)
+    team = _patient_team(store, new.patient_id)
+    errors = _member_errors(store, team, expressed_by=new.expressed_by)
+    if errors:
+        raise Rejected("goal", errors)
     goal = Goal(
         id=uuid.uuid4().hex,
         patient_id=new.patient_id,
@@ -196,8 +204,8 @@ def update_goal(*, store: Store, goal_id: str, changes: GoalChanges) -> Goal:
 
 
 def create_task(*, store: Store, new: NewCareTask) -> CareTask:
-    _require_patient(store, new.patient_id)
-    errors = _member_errors(store, owner_id=new.owner_id, requester_id=new.requester_id)
+    team = _patient_team(store, new.patient_id)
+    errors = _member_errors(store, team, owner_id=new.owner_id, requester_id=new.requester_id)
     if new.due_start is not None and new.due_end is not None and new.due_end < new.due_start:
         errors.append(FieldError("due_end", "before due_start"))
     plan = None
@@ -237,7 +245,8 @@ def get_task(*, store: Store, task_id: str) -> CareTask:
 
 def update_task(*, store: Store, task_id: str, changes: CareTaskChanges) -> CareTask:
     task = get_task(store=store, task_id=task_id)
-    errors = _member_errors(store, owner_id=changes.owner_id)
+    team = None if task.patient_id is None else _patient_team(store, task.patient_id)
+    errors = _member_errors(store, team, owner_id=changes.owner_id)
     if errors:
         raise Rejected("care task", errors)
     if changes.status is not None:
@@ -257,9 +266,11 @@ def update_task(*, store: Store, task_id: str, changes: CareTaskChanges) -> Care
 # -- checks ------------------------------------------------------------------------------
 
 
-def _require_patient(store: Store, patient_id: str) -> None:
-    if store.patients.get(patient_id) is None:
+def _patient_team(store: Store, patient_id: str) -> str:
+    patient = store.patients.get(patient_id)
+    if patient is None:
         raise NotFound("patient", patient_id)
+    return patient.team
 
 
 def _period_errors(start: date | None, end: date | None) -> list[FieldError]:
@@ -276,9 +287,12 @@ def _goal_errors(store: Store, patient_id: str, goal_ids: list[str]) -> list[Fie
     return []
 
 
-def _member_errors(store: Store, **members: str | None) -> list[FieldError]:
-    return [
-        FieldError(name, "no such care team member")
-        for name, member_id in members.items()
-        if member_id is not None and store.care_team.get(member_id) is None
-    ]
+def _member_errors(store: Store, team: str | None, **members: str | None) -> list[FieldError]:
+    """A member of ``team`` for each named id (any team's member when the record has no patient
+    to take a team from)."""
+    errors = []
+    for name, member_id in members.items():
+        member = None if member_id is None else store.care_team.get(member_id)
+        if member_id is not None and (member is None or team not in (None, member.team)):
+            errors.append(FieldError(name, "no such care team member"))
+    return errors

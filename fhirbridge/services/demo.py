@@ -27,8 +27,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.orm import Session, sessionmaker
-
 from fhirbridge.billing import RuleYear
 from fhirbridge.billing.report import Report
 from fhirbridge.caseload import Caseload
@@ -43,6 +41,7 @@ from fhirbridge.persistence import (
     SyncTarget,
     unit_of_work,
 )
+from fhirbridge.persistence.db import SessionFactory
 from fhirbridge.services.billing import ChargeRun, monthly_report, record_charges
 from fhirbridge.services.caseload import store_caseload
 from fhirbridge.sync.pull import PullReport
@@ -181,7 +180,7 @@ async def _play_the_ehr(
 
 
 async def _food_bank_completes(
-    client: FhirClient, sessions: sessionmaker[Session], referral_id: str
+    client: FhirClient, sessions: SessionFactory, referral_id: str
 ) -> bool:
     """What the community organisation's system does on the shared FHIR server; False when
     the referral's Task never reached the server, so there is nothing to act on."""
@@ -203,7 +202,7 @@ async def _food_bank_completes(
 async def run_demo(
     *,
     client: FhirClient,
-    sessions: sessionmaker[Session],
+    sessions: SessionFactory,
     worker: SyncWorker,
     pull: Pull,
     rules: RuleYear,
@@ -229,8 +228,8 @@ async def run_demo(
     with sessions() as session:
         report.referral = Store(session).referrals.get(DEMO_FOOD_REFERRAL)
     with unit_of_work(sessions) as session:
-        report.billing = monthly_report(session=session, month=month, tz=tz, rules=rules)
-        report.charges = record_charges(session=session, report=report.billing)
+        report.billing = monthly_report(Store(session), month=month, tz=tz, rules=rules)
+        report.charges = record_charges(Store(session), report=report.billing)
     report.pushed.add(await worker.drain())
     with sessions() as session:
         store = Store(session)

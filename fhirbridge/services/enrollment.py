@@ -2,10 +2,20 @@
 
 The enrollment and its consent are saved, and queued for the FHIR server (EpisodeOfCare and
 Consent), in the caller's unit of work.
+
+Rules checked on enrolling and on every change (all broken ones in one ``Rejected``):
+
+- every care team member named (care manager, billing practitioner, who recorded the consent)
+  exists and belongs to the patient's team: "no such care team member" either way, so the answer
+  does not tell whether another team has that member;
+- an enrollment in a checked status (active) has what its program requires
+  (``EnrollmentPrerequisites``, from ``mappings/programs.yaml``): "CCM needs at least 2 chronic
+  conditions, got 1" on ``conditions``, "required for CCM" on ``billing_practitioner_id``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from dataclasses import dataclass, field
 from datetime import date
@@ -19,6 +29,7 @@ from fhirbridge.domain import (
     ProgramConsent,
     RiskLevel,
 )
+from fhirbridge.domain.enrollment import EnrollmentPrerequisites
 from fhirbridge.persistence import Store
 from fhirbridge.services.changes import apply_changes
 from fhirbridge.services.errors import FieldError, NotFound, RecordLocked, Rejected
@@ -66,6 +77,8 @@ class EnrollmentChanges:
     end: date | None = None
     risk_level: RiskLevel | None = None
     care_manager_id: str | None = None
+    billing_practitioner_id: str | None = None
+    conditions: list[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +86,15 @@ class ConsentChanges:
     status: ConsentStatus
 
 
-def enroll(*, store: Store, new: NewEnrollment, today: date) -> tuple[Enrollment, ProgramConsent]:
-    if store.patients.get(new.patient_id) is None:
+def enroll(
+    *,
+    store: Store,
+    new: NewEnrollment,
+    today: date,
+    prerequisites: EnrollmentPrerequisites,
+) -> tuple[Enrollment, ProgramConsent]:
+    patient = store.patients.get(new.patient_id)
+    if patient is None:
         raise NotFound("patient", new.patient_id)
     errors = _period_errors(new.start, new.end)
     if new.consent.given_on > today:
@@ -82,6 +102,7 @@ def enroll(*, store: Store, new: NewEnrollment, today: date) -> tuple[Enrollment
     errors.extend(
         _member_errors(
             store,
+            patient.team,
             {
                 "care_manager_id": new.care_manager_id,
                 "billing_practitioner_id": new.billing_practitioner_id,
@@ -89,8 +110,6 @@ def enroll(*, store: Store, new: NewEnrollment, today: date) -> tuple[Enrollment
             },
         )
     )
-    if errors:
-        raise Rejected("enrollment", errors)
     enrollment = Enrollment(
         id=uuid.uuid4().hex,
         patient_id=new.patient_id,
@@ -103,6 +122,9 @@ def enroll(*, store: Store, new: NewEnrollment, today: date) -> tuple[Enrollment
         care_manager_id=new.care_manager_id,
         billing_practitioner_id=new.billing_practitioner_id,
     )
+    errors.extend(_prerequisite_errors(prerequisites, enrollment))
+    if errors:
+        raise Rejected("enrollment", errors)
     consent = ProgramConsent(
         id=uuid.uuid4().hex,
         patient_id=new.patient_id,
@@ -130,18 +152,31 @@ def consents_of(*, store: Store, enrollment_id: str) -> list[ProgramConsent]:
 
 
 def update_enrollment(
-    *, store: Store, enrollment_id: str, changes: EnrollmentChanges
+    *,
+    store: Store,
+    enrollment_id: str,
+    changes: EnrollmentChanges,
+    prerequisites: EnrollmentPrerequisites,
 ) -> Enrollment:
+    """Change an enrollment; one that is (or becomes) active must then meet its program's
+    prerequisites, so finishing or cancelling one is never refused for lacking them."""
     enrollment = get_enrollment(store=store, enrollment_id=enrollment_id)
     if enrollment.status is EnrollmentStatus.ENTERED_IN_ERROR:
         raise RecordLocked("enrollment", enrollment_id, "it is entered-in-error")
     errors = _period_errors(enrollment.start, changes.end)
-    errors.extend(_member_errors(store, {"care_manager_id": changes.care_manager_id}))
+    team = store.patients.require(enrollment.patient_id).team
+    members = {
+        "care_manager_id": changes.care_manager_id,
+        "billing_practitioner_id": changes.billing_practitioner_id,
+    }
+    errors.extend(_member_errors(store, team, members))
+    changed = dataclasses.replace(enrollment, conditions=list(enrollment.conditions))
+    apply_changes(changed, changes)
+    errors.extend(_prerequisite_errors(prerequisites, changed))
     if errors:
         raise Rejected("enrollment", errors)
-    apply_changes(enrollment, changes)
-    store.save(enrollment)
-    return enrollment
+    store.save(changed)
+    return changed
 
 
 def update_consent(
@@ -161,9 +196,16 @@ def _period_errors(start: date, end: date | None) -> list[FieldError]:
     return []
 
 
-def _member_errors(store: Store, members: dict[str, str | None]) -> list[FieldError]:
-    return [
-        FieldError(name, "no such care team member")
-        for name, member_id in members.items()
-        if member_id is not None and store.care_team.get(member_id) is None
-    ]
+def _member_errors(store: Store, team: str, members: dict[str, str | None]) -> list[FieldError]:
+    errors = []
+    for name, member_id in members.items():
+        member = None if member_id is None else store.care_team.get(member_id)
+        if member_id is not None and (member is None or member.team != team):
+            errors.append(FieldError(name, "no such care team member"))
+    return errors
+
+
+def _prerequisite_errors(
+    prerequisites: EnrollmentPrerequisites, enrollment: Enrollment
+) -> list[FieldError]:
+    return [FieldError(name, reason) for name, reason in prerequisites.shortfalls(enrollment)]

@@ -5,6 +5,7 @@
      +-- Rejected              the request breaks a rule; ``errors`` names each field and why
      +-- Conflict              the request clashes with the current state of a record
           +-- TimerAlreadyRunning   a staff member has one running timer at most
+          +-- TimeOverlap           a staff member's time is already in another entry
           +-- TransitionRefused     a status change the state machine does not allow
           +-- RecordLocked          the record can no longer be changed this way
 
@@ -59,6 +60,20 @@ class TimerAlreadyRunning(Conflict):
             f"staff member {staff_id!r} already has a timer running (time entry "
             f"{time_entry_id!r}); stop it first",
             errors=[FieldError("staff_id", f"timer {time_entry_id} is running")],
+        )
+
+
+class TimeOverlap(Conflict):
+    def __init__(self, time_entry_id: str, *, running: bool) -> None:
+        self.time_entry_id = time_entry_id
+        holder = (
+            f"the running timer {time_entry_id}"
+            if running
+            else f"time entry {time_entry_id} of the same staff member"
+        )
+        super().__init__(
+            f"the time overlaps {holder}; change or delete that one first",
+            errors=[FieldError("start", f"overlaps {holder}")],
         )
 
 

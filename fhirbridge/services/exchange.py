@@ -7,11 +7,9 @@ command line and the API call these.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-
-from sqlalchemy.orm import Session, sessionmaker
 
 from fhirbridge.bulk import (
     BulkClient,
@@ -28,6 +26,7 @@ from fhirbridge.bulk import (
 from fhirbridge.bulk.client import OnProgress
 from fhirbridge.fhir import FhirClient
 from fhirbridge.mapping.loader import Mappings
+from fhirbridge.persistence.db import SessionFactory
 
 __all__ = ["BulkExchangeReport", "export_for_health_plan", "fetch_bulk_export"]
 
@@ -47,15 +46,17 @@ async def fetch_bulk_export(
     restart: bool = False,
     cancel_on_interrupt: bool = True,
     on_progress: OnProgress | None = None,
-    import_into: sessionmaker[Session] | None = None,
+    import_into: SessionFactory | None = None,
     mappings: Mappings | None = None,
     identifier_system: str = "",
     sync_base_url: str | None = None,
+    import_options: ImportOptions | None = None,
     now: Callable[[], datetime] | None = None,
 ) -> BulkExchangeReport:
     """Run (or resume) a Bulk Data export into ``folder``; with ``import_into``, import the
-    downloaded files. Server ids are linked to our records only when the export came from the
-    server we sync with (``sync_base_url``)."""
+    downloaded files with ``import_options`` (adoption of patients and practitioners, their
+    team). Server ids are linked to our records only when the export came from the server we
+    sync with (``sync_base_url``), whatever ``import_options.link_to_server`` says."""
     bulk = BulkClient(client, policy=policy)
     result = await bulk.export(
         request,
@@ -76,7 +77,7 @@ async def fetch_bulk_export(
             files=[(f.type, folder / f.name) for f in result.files],
             mappings=mappings,
             identifier_system=identifier_system,
-            options=ImportOptions(link_to_server=same_server),
+            options=replace(import_options or ImportOptions(), link_to_server=same_server),
             now=now,
         )
     return report
@@ -84,7 +85,7 @@ async def fetch_bulk_export(
 
 def export_for_health_plan(
     *,
-    sessions: sessionmaker[Session],
+    sessions: SessionFactory,
     mappings: Mappings,
     identifier_system: str,
     folder: Path,

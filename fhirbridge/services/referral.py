@@ -196,9 +196,10 @@ class LoopClosed:
 def create_referral(*, store: Store, new: NewReferral) -> Referral:
     """Send a referral: order ``active``, tracker ``requested``; both queued for the server.
     Every rule broken is listed in one ``Rejected``; nothing is written then."""
-    if store.patients.get(new.patient_id) is None:
+    patient = store.patients.get(new.patient_id)
+    if patient is None:
         raise NotFound("patient", new.patient_id)
-    errors = _referral_errors(store, new)
+    errors = _referral_errors(store, new, patient.team)
     if errors:
         raise Rejected(_KIND, errors)
     referral = Referral(
@@ -481,7 +482,10 @@ def _care_manager(store: Store, referral: Referral) -> str | None:
 # -- checks ------------------------------------------------------------------------------
 
 
-def _referral_errors(store: Store, new: NewReferral) -> list[FieldError]:
+def _referral_errors(store: Store, new: NewReferral, team: str) -> list[FieldError]:
+    """Every rule ``new`` breaks. References must be the patient's (a goal, a consent, a care
+    plan) or of the patient's team (the requester), with one reason whether the record is
+    missing or another team's."""
     errors: list[FieldError] = []
     unknown = [c for c in new.categories if c not in SDOH_CATEGORIES]
     if unknown:
@@ -495,7 +499,7 @@ def _referral_errors(store: Store, new: NewReferral) -> list[FieldError]:
     if not (new.reason and new.reason.strip()) and new.reason_code is None:
         errors.append(FieldError("reason", "give a reason or a reason code"))
     requester = store.care_team.get(new.requester_id)
-    if requester is None:
+    if requester is None or requester.team != team:
         errors.append(FieldError("requester_id", "no such care team member"))
     elif requester.practitioner_reference is None:
         # The Gravity Task requires a requester; without a Practitioner it could never be sent.

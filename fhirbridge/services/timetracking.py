@@ -1,6 +1,7 @@
 """Time tracking: timers, manual entries, edits and deletions, each one audited.
 
-Rules every entry of ours must keep (each breach is a ``Rejected`` naming the field):
+Rules every entry of ours must keep (each breach is a ``Rejected`` naming the field, but for
+the last, a ``TimeOverlap`` conflict naming the entry that holds the time):
 
 - ``end`` after ``start``, at least a minute later (``duration_minutes`` floors, so a shorter
   entry would count as zero minutes), at most ``MAX_ENTRY`` long, neither in the future;
@@ -15,6 +16,10 @@ A staff member has at most one running timer: starting another is refused with
 first would otherwise be decided for the caller. Deleting an entry marks it entered-in-error and
 keeps it (billing then ignores it, the FHIR server is told, and the audit trail keeps history).
 Calendar checks (enrollment period, consent date) use the practice's time zone.
+
+Every write of an entry or timer first locks the staff member's time (``lock_staff``) for the
+rest of its transaction, so two requests racing for the same time take turns: the second sees
+what the first committed and is refused, instead of both being accepted.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from fhirbridge.services.errors import (
     NotFound,
     RecordLocked,
     Rejected,
+    TimeOverlap,
     TimerAlreadyRunning,
 )
 
@@ -126,6 +132,7 @@ def record_entry(
     *, store: Store, new: NewTimeEntry, actor: str, now: datetime, tz: ZoneInfo
 ) -> TimeEntry:
     """Record a finished entry after checking every rule; nothing is written if one fails."""
+    store.time_entries.lock_staff(new.staff_id)
     entry = TimeEntry(
         id=uuid.uuid4().hex,
         status=TimeEntryStatus.FINISHED,
@@ -157,7 +164,7 @@ def edit_entry(
     now: datetime,
     tz: ZoneInfo,
 ) -> TimeEntry:
-    entry = _require(store, entry_id)
+    entry = _locked(store, entry_id)
     if entry.status is TimeEntryStatus.ENTERED_IN_ERROR:
         raise RecordLocked(_KIND, entry_id, "it is entered-in-error")
     if entry.status is TimeEntryStatus.IN_PROGRESS:
@@ -176,7 +183,7 @@ def edit_entry(
 
 def delete_entry(*, store: Store, entry_id: str, actor: str) -> TimeEntry:
     """Mark the entry entered-in-error; it is kept. Deleting it again changes nothing."""
-    entry = _require(store, entry_id)
+    entry = _locked(store, entry_id)
     if entry.status is TimeEntryStatus.ENTERED_IN_ERROR:
         return entry
     before = snapshot(entry)
@@ -190,6 +197,7 @@ def delete_entry(*, store: Store, entry_id: str, actor: str) -> TimeEntry:
 def start_timer(
     *, store: Store, start: TimerStart, actor: str, now: datetime, tz: ZoneInfo
 ) -> TimeEntry:
+    store.time_entries.lock_staff(start.staff_id)
     running = store.timers.get(start.staff_id)
     if running is not None:
         raise TimerAlreadyRunning(start.staff_id, running.time_entry_id)
@@ -225,6 +233,7 @@ def stop_timer(
 ) -> TimeEntry:
     """Finish the running entry at ``now``. A timer stopped within its first minute is refused
     (zero-length) and keeps running; delete its entry to discard it."""
+    store.time_entries.lock_staff(staff_id)
     running = store.timers.get(staff_id)
     if running is None:
         raise NotFound("running timer", staff_id)
@@ -266,26 +275,31 @@ def snapshot(entry: TimeEntry) -> dict[str, Any]:
 def _check(
     store: Store, entry: TimeEntry, enrollment_id: str | None, *, now: datetime, tz: ZoneInfo
 ) -> Enrollment:
-    """Every rule of the module docstring; raises Rejected with all the breaches found."""
+    """Every rule of the module docstring; raises Rejected with all the breaches found, or
+    TimeOverlap when the entry breaks no other rule but overlaps another."""
     errors = list(_span_errors(entry, now))
-    if entry.patient_id is None or store.patients.get(entry.patient_id) is None:
+    patient = None if entry.patient_id is None else store.patients.get(entry.patient_id)
+    if patient is None:
         raise NotFound("patient", entry.patient_id or "")
-    if entry.staff_id is None or store.care_team.get(entry.staff_id) is None:
+    # Only the patient's own team records time on them, whoever the caller may see (an admin
+    # sees every team); the reason is the same for a missing member and another team's.
+    member = None if entry.staff_id is None else store.care_team.get(entry.staff_id)
+    if member is None or member.team != patient.team:
         errors.append(FieldError("staff_id", "no such care team member"))
     enrollment: Enrollment | None = None
     if entry.program is None:
         errors.append(FieldError("program", "required"))
     else:
         enrollment, enrollment_errors = _enrollment(
-            store, entry.patient_id, entry.program, entry.start, enrollment_id
+            store, patient.id, entry.program, entry.start, enrollment_id
         )
         errors.extend(enrollment_errors)
     if enrollment is not None and entry.start is not None:
         errors.extend(_calendar_errors(store, entry.start, entry.end, enrollment, now=now, tz=tz))
-    if not errors and entry.staff_id is not None and entry.start is not None:
-        errors.extend(_overlap_errors(store, entry, entry.staff_id, entry.start, now=now))
     if errors or enrollment is None:
         raise Rejected(_KIND, errors)
+    if entry.staff_id is not None and entry.start is not None:
+        _check_overlap(store, entry, entry.staff_id, entry.start, now=now)
     return enrollment
 
 
@@ -379,19 +393,21 @@ def _consent_date(store: Store, enrollment: Enrollment) -> date | None:
     return min(dates, default=None)
 
 
-def _overlap_errors(
+def _check_overlap(
     store: Store, entry: TimeEntry, staff_id: str, start: datetime, *, now: datetime
-) -> Iterator[FieldError]:
+) -> None:
+    """Raise TimeOverlap naming the staff member's entry or running timer that holds the time.
+    Callers hold ``lock_staff``, so what is read here stays true until they commit."""
     end = entry.end or now
-    for other in store.time_entries.list_for_staff(staff_id, since=start - MAX_ENTRY, until=end):
-        if other.id == entry.id or other.status is TimeEntryStatus.ENTERED_IN_ERROR:
-            continue
-        if other.start is not None and other.start < end and (other.end or now) > start:
-            yield FieldError("start", f"overlaps time entry {other.id} of the same staff member")
-            return
+    # No entry is longer than MAX_ENTRY, so none that started before then can reach ``start``.
+    holder = store.time_entries.first_overlapping(
+        staff_id, start, end, now=now, since=start - MAX_ENTRY, excluding=entry.id
+    )
+    if holder is not None:
+        raise TimeOverlap(holder, running=False)
     running = store.timers.get(staff_id)
     if running is not None and running.time_entry_id != entry.id and running.started_at < end:
-        yield FieldError("start", f"overlaps the running timer {running.time_entry_id}")
+        raise TimeOverlap(running.time_entry_id, running=True)
 
 
 # -- plumbing ----------------------------------------------------------------------------
@@ -402,6 +418,16 @@ def _require(store: Store, entry_id: str) -> TimeEntry:
     if entry is None:
         raise NotFound(_KIND, entry_id)
     return entry
+
+
+def _locked(store: Store, entry_id: str) -> TimeEntry:
+    """The entry as it is once its staff member's time is locked: a request that held the lock
+    before may have changed it (edited, stopped, deleted) while this one waited."""
+    entry = _require(store, entry_id)
+    if entry.staff_id is None:
+        return entry
+    store.time_entries.lock_staff(entry.staff_id)
+    return _require(store, entry_id)
 
 
 def _minutes(entry: TimeEntry) -> int | None:
@@ -418,7 +444,10 @@ def _fields(obj: TimeEntry | TimeEntryChanges) -> Iterator[tuple[str, Any]]:
 def _save(
     store: Store, entry: TimeEntry, *, actor: str, action: Action, before: dict[str, Any] | None
 ) -> None:
-    store.save(entry)
+    if before is None:
+        store.add(entry)  # a new entry: no stored one to look for
+    else:
+        store.save(entry)
     store.audit.record(
         actor=actor,
         action=action.value,

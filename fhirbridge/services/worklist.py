@@ -13,58 +13,46 @@ names them as care manager. For it the worklist holds:
 - **billing-threshold**: in the last ``billing_month_end_days`` days of the month, patients
   ``billing_threshold_margin_minutes`` or fewer short of the next time threshold of a code of
   their program (base code or add-on unit), counting the month's minutes as the billing roll-up
-  does (``fhirbridge.billing.aggregate.summarize_minutes``);
+  does (``store.month_minutes``). The thresholds are those of the current calendar year's rule
+  file; before that file exists (January 1, say) the latest earlier year's stand in, and the
+  worklist says so in ``notes``;
 - open **sync-conflict**s on records of caseload patients.
 
 Order: by urgency (immediate = stat/asap task; overdue; urgent = urgent task or sync conflict;
 due; routine), then by the patient's risk (highest enrollment risk level first), then by due
 date, kind and record id, so a page boundary never moves between two identical requests.
 
-Everything is computed by a fixed number of SQL queries whatever the caseload size (caseload,
-last check-ins, tasks, referrals, conflicts, and the month's minutes near month end); nothing
+Everything is read with a fixed number of queries whatever the caseload size (caseload, last
+check-ins, tasks, referrals, conflicts, and the month's minutes near month end; the statements
+are the store's read models ``store.worklist_rows`` and ``store.month_minutes``); nothing
 queries per patient.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, and_, func, or_, select, union_all
-from sqlalchemy.orm import Session
-
-from fhirbridge.billing.aggregate import month_days, summarize_minutes
+from fhirbridge.billing import DEFAULT_RULES_DIR, latest_rule_year
+from fhirbridge.billing.aggregate import month_days
+from fhirbridge.billing.errors import RuleFileError
+from fhirbridge.billing.rollup import COUNTING_STATUSES
 from fhirbridge.billing.rules import MonthPhase, RuleYear, TimedCode
 from fhirbridge.config import Settings
-from fhirbridge.domain import (
-    EnrollmentStatus,
-    Program,
-    RiskLevel,
-    StaffRole,
-    TaskPriority,
-    TaskStatus,
-    TimeEntryActivity,
-    TimeEntryStatus,
-)
+from fhirbridge.domain import Program, RiskLevel, StaffRole, TaskPriority
 from fhirbridge.persistence import EntityKind, Store
-from fhirbridge.persistence.repositories.conflicts import ConflictState
-from fhirbridge.persistence.tables import (
-    CarePlanRow,
-    CareTaskRow,
-    CareTeamMemberRow,
-    ChargeRow,
-    EnrollmentRow,
-    GoalRow,
-    PatientLinkRow,
-    ProgramConsentRow,
-    ReferralRow,
-    SyncConflictRow,
-    TimeEntryRow,
+from fhirbridge.persistence.readmodels.worklist import (
+    AwaitingReferral,
+    CaseloadEnrollment,
+    OpenConflict,
+    OpenTask,
 )
 from fhirbridge.services.errors import NotFound
 
@@ -75,21 +63,9 @@ __all__ = [
     "Worklist",
     "WorklistPolicy",
     "build_worklist",
+    "threshold_rules",
 ]
 
-CARING = (EnrollmentStatus.ACTIVE.value, EnrollmentStatus.ON_HOLD.value)
-OPEN_TASKS = tuple(
-    s.value
-    for s in (
-        TaskStatus.REQUESTED,
-        TaskStatus.RECEIVED,
-        TaskStatus.ACCEPTED,
-        TaskStatus.READY,
-        TaskStatus.IN_PROGRESS,
-        TaskStatus.ON_HOLD,
-    )
-)
-AWAITING_RESPONSE = (TaskStatus.REQUESTED.value, TaskStatus.RECEIVED.value)
 _MAX_ADD_ON_UNITS = 10  # an add-on without a stated cap: thresholds beyond this are not watched
 
 
@@ -162,6 +138,8 @@ class Worklist:
     page_size: int
     total: int
     items: tuple[WorkItem, ...]
+    rules_year: int | None = None  # the billing rule year the billing-threshold items use
+    notes: tuple[str, ...] = ()  # what the reader should know about how the list was made
 
 
 @dataclass(slots=True)
@@ -169,6 +147,19 @@ class _Patient:
     risk: RiskLevel | None = None
     first_start: date = date.max
     programs: dict[Program, date] = field(default_factory=dict)  # program -> enrollment start
+
+
+@lru_cache(maxsize=8)
+def threshold_rules(year: int, *, rules_dir: Path = DEFAULT_RULES_DIR) -> RuleYear | None:
+    """The billing rules the billing-threshold items of calendar year ``year`` use: that
+    year's, or the latest earlier year's while ``year`` has no rule file yet; None when there
+    is no usable rule file at all (the rest of the worklist does not depend on it)."""
+    # Rule files are read-only data shipped with a release; parsing and checking one per
+    # request would dominate the worklist's time, so a new file is seen after a restart.
+    try:
+        return latest_rule_year(year, rules_dir=rules_dir)
+    except RuleFileError:
+        return None
 
 
 def build_worklist(
@@ -182,25 +173,25 @@ def build_worklist(
     page: int = 1,
     page_size: int = 50,
 ) -> Worklist:
-    """One page of ``staff_id``'s worklist (see module doc). ``rules``: the billing rule year
-    of ``now``'s month; without it no billing-threshold items are listed."""
+    """One page of ``staff_id``'s worklist (see module doc). ``rules``: where the thresholds
+    come from, usually ``threshold_rules`` of ``now``'s year; None lists no billing-threshold
+    items. ``notes`` says so when they are None or another year's."""
     if page < 1 or page_size < 1:
         raise ValueError("page and page_size start at 1")
     member = store.care_team.get(staff_id)
     if member is None:
         raise NotFound("care team member", staff_id)
-    session = store.session
+    rows = store.worklist_rows
     today = now.astimezone(tz).date()
-    caseload = _caseload_ids(staff_id)
-    patients = _caseload(session, staff_id)
+    patients = _caseload(rows.caseload(staff_id))
     risk = {patient_id: p.risk for patient_id, p in patients.items()}
     items: list[WorkItem] = []
-    items += _check_ins(session, caseload, patients, today, tz, policy)
-    items += _tasks(session, staff_id, caseload, risk, today, policy)
-    items += _referrals(session, caseload, risk, now, tz, policy)
-    items += _conflicts(session, caseload, risk, tz)
+    items += _check_ins(rows.last_check_ins(staff_id), patients, today, tz, policy)
+    items += _tasks(rows.open_tasks(staff_id), risk, today, policy)
+    items += _referrals(rows.awaiting_referrals(staff_id), risk, now, tz, policy)
+    items += _conflicts(rows.open_conflicts(staff_id), risk, tz)
     if rules is not None and patients:
-        items += _near_thresholds(session, patients, today, tz, rules, policy)
+        items += _near_thresholds(store, patients, today, tz, rules, policy)
     items.sort(key=_order)
     first = (page - 1) * page_size
     return Worklist(
@@ -210,7 +201,20 @@ def build_worklist(
         page_size=page_size,
         total=len(items),
         items=tuple(items[first : first + page_size]),
+        rules_year=rules.rule_year if rules is not None else None,
+        notes=_rule_notes(today.year, rules),
     )
+
+
+def _rule_notes(year: int, rules: RuleYear | None) -> tuple[str, ...]:
+    if rules is None:
+        return (f"no usable billing rules for CY{year}: billing-threshold items are not listed",)
+    if rules.rule_year != year:
+        return (
+            f"no billing rules for CY{year} yet: billing-threshold items use "
+            f"CY{rules.rule_year}'s thresholds",
+        )
+    return ()
 
 
 def _order(item: WorkItem) -> tuple[Any, ...]:
@@ -227,32 +231,15 @@ def _order(item: WorkItem) -> tuple[Any, ...]:
 # -- caseload ----------------------------------------------------------------------------
 
 
-def _caseload_ids(staff_id: str) -> Select[str]:
-    """Patients of the staff member's team whose current enrollment names them."""
-    return (
-        select(EnrollmentRow.patient_id)
-        .join(PatientLinkRow, PatientLinkRow.id == EnrollmentRow.patient_id)
-        .join(CareTeamMemberRow, CareTeamMemberRow.id == EnrollmentRow.care_manager_id)
-        .where(
-            EnrollmentRow.care_manager_id == staff_id,
-            EnrollmentRow.status.in_(CARING),
-            PatientLinkRow.team == CareTeamMemberRow.team,
-        )
-    )
-
-
-def _caseload(session: Session, staff_id: str) -> dict[str, _Patient]:
-    statement = _caseload_ids(staff_id).add_columns(
-        EnrollmentRow.program, EnrollmentRow.risk_level, EnrollmentRow.start_on
-    )
+def _caseload(enrollments: Iterable[CaseloadEnrollment]) -> dict[str, _Patient]:
+    """Per patient: the highest risk level and the start of each program's enrollment."""
     patients: dict[str, _Patient] = defaultdict(_Patient)
-    for patient_id, program, risk_level, start in session.execute(statement):
-        patient = patients[patient_id]
-        level = RiskLevel(risk_level) if risk_level else None
-        if _RISK_RANK[level] < _RISK_RANK[patient.risk]:
-            patient.risk = level
-        patient.first_start = min(patient.first_start, start)
-        patient.programs[Program(program)] = start
+    for enrollment in enrollments:
+        patient = patients[enrollment.patient_id]
+        if _RISK_RANK[enrollment.risk_level] < _RISK_RANK[patient.risk]:
+            patient.risk = enrollment.risk_level
+        patient.first_start = min(patient.first_start, enrollment.start_on)
+        patient.programs[enrollment.program] = enrollment.start_on
     return dict(patients)
 
 
@@ -260,26 +247,12 @@ def _caseload(session: Session, staff_id: str) -> dict[str, _Patient]:
 
 
 def _check_ins(
-    session: Session,
-    caseload: Select[str],
+    last_call: Mapping[str, datetime],
     patients: Mapping[str, _Patient],
     today: date,
     tz: ZoneInfo,
     policy: WorklistPolicy,
 ) -> Iterator[WorkItem]:
-    entry = TimeEntryRow
-    statement = (
-        select(entry.patient_id, func.max(entry.started_at))
-        .where(
-            entry.status == TimeEntryStatus.FINISHED.value,
-            entry.activity == TimeEntryActivity.CHECK_IN_CALL.value,
-            entry.patient_id.in_(caseload),
-        )
-        .group_by(entry.patient_id)
-    )
-    last_call: dict[str, datetime] = {
-        p: last for p, last in session.execute(statement) if p is not None and last is not None
-    }
     horizon = today + timedelta(days=policy.due_soon_days)
     for patient_id, patient in patients.items():
         high = patient.risk is RiskLevel.HIGH
@@ -308,34 +281,15 @@ def _check_ins(
 
 
 def _tasks(
-    session: Session,
-    staff_id: str,
-    caseload: Select[str],
+    tasks: Iterable[OpenTask],
     risk: Mapping[str, RiskLevel | None],
     today: date,
     policy: WorklistPolicy,
 ) -> Iterator[WorkItem]:
-    task = CareTaskRow
-    statement = select(
-        task.id,
-        task.patient_id,
-        task.kind,
-        task.status,
-        task.priority,
-        task.due_end,
-        task.description,
-    ).where(
-        task.status.in_(OPEN_TASKS),
-        or_(
-            task.owner_id == staff_id,
-            and_(task.owner_id.is_(None), task.patient_id.in_(caseload)),
-        ),
-    )
     horizon = today + timedelta(days=policy.due_soon_days)
-    for task_id, patient_id, kind, status, priority_value, due, description in session.execute(
-        statement
-    ):
-        priority = TaskPriority(priority_value) if priority_value else TaskPriority.ROUTINE
+    for task in tasks:
+        priority = task.priority or TaskPriority.ROUTINE
+        due = task.due_end
         if priority in (TaskPriority.STAT, TaskPriority.ASAP):
             urgency = Urgency.IMMEDIATE
         elif due is not None and due < today:
@@ -346,16 +300,16 @@ def _tasks(
             urgency = Urgency.DUE
         else:
             urgency = Urgency.ROUTINE
-        label = f"{kind or 'task'} ({status})"
+        label = f"{task.kind or 'task'} ({task.status})"
         yield WorkItem(
             kind=WorkKind.TASK,
             urgency=urgency,
-            patient_id=patient_id,
-            risk_level=risk.get(patient_id) if patient_id else None,
+            patient_id=task.patient_id,
+            risk_level=risk.get(task.patient_id) if task.patient_id else None,
             due_on=due,
-            summary=f"{label}: {description}" if description else label,
+            summary=f"{label}: {task.description}" if task.description else label,
             record_kind=EntityKind.CARE_TASK.value,
-            record_id=task_id,
+            record_id=task.id,
             priority=priority,
         )
 
@@ -364,111 +318,64 @@ def _tasks(
 
 
 def _referrals(
-    session: Session,
-    caseload: Select[str],
+    referrals: Iterable[AwaitingReferral],
     risk: Mapping[str, RiskLevel | None],
     now: datetime,
     tz: ZoneInfo,
     policy: WorklistPolicy,
 ) -> Iterator[WorkItem]:
-    referral = ReferralRow
-    statement = select(
-        referral.id,
-        referral.patient_id,
-        referral.task_status,
-        referral.authored_at,
-        referral.priority,
-    ).where(
-        referral.patient_id.in_(caseload),
-        referral.task_status.in_(AWAITING_RESPONSE),
-        referral.status == "active",
-    )
     sla = timedelta(days=policy.referral_sla_days)
-    for referral_id, patient_id, task_status, authored_at, priority in session.execute(statement):
-        sent = authored_at or now
+    for referral in referrals:
+        sent = referral.authored_at or now
         deadline = sent + sla
         waited = (now - sent).days
         past = now > deadline
-        summary = f"referral {task_status} for {waited} days, no response"
+        summary = f"referral {referral.task_status} for {waited} days, no response"
         if past:
             summary += f" (past the {policy.referral_sla_days}-day service level)"
         yield WorkItem(
             kind=WorkKind.REFERRAL,
             urgency=Urgency.OVERDUE if past else Urgency.ROUTINE,
-            patient_id=patient_id,
-            risk_level=risk.get(patient_id) if patient_id else None,
+            patient_id=referral.patient_id,
+            risk_level=risk.get(referral.patient_id) if referral.patient_id else None,
             due_on=deadline.astimezone(tz).date(),
             summary=summary,
             record_kind=EntityKind.REFERRAL.value,
-            record_id=referral_id,
-            priority=TaskPriority(priority) if priority else None,
+            record_id=referral.id,
+            priority=referral.priority,
         )
 
 
 # -- sync conflicts ----------------------------------------------------------------------
 
-# Records that belong to a patient, by the kind sync conflicts name them with.
-_PATIENT_RECORDS: tuple[tuple[EntityKind, Any], ...] = (
-    (EntityKind.ENROLLMENT, EnrollmentRow),
-    (EntityKind.PROGRAM_CONSENT, ProgramConsentRow),
-    (EntityKind.CARE_PLAN, CarePlanRow),
-    (EntityKind.GOAL, GoalRow),
-    (EntityKind.CARE_TASK, CareTaskRow),
-    (EntityKind.TIME_ENTRY, TimeEntryRow),
-    (EntityKind.REFERRAL, ReferralRow),
-    (EntityKind.CHARGE, ChargeRow),
-)
-
 
 def _conflicts(
-    session: Session,
-    caseload: Select[str],
+    conflicts: Iterable[OpenConflict],
     risk: Mapping[str, RiskLevel | None],
     tz: ZoneInfo,
 ) -> Iterator[WorkItem]:
-    conflict = SyncConflictRow
-    parts = [
-        select(
-            conflict.id,
-            conflict.entity_kind,
-            conflict.local_id,
-            conflict.resource_type,
-            conflict.reason,
-            conflict.detected_at,
-            row.patient_id.label("patient_id"),
-        )
-        .join(row, and_(row.id == conflict.local_id, conflict.entity_kind == kind.value))
-        .where(conflict.state == ConflictState.OPEN.value, row.patient_id.in_(caseload))
-        for kind, row in _PATIENT_RECORDS
-    ]
-    found = session.execute(union_all(*parts))
-    for conflict_id, kind, local_id, resource_type, reason, detected_at, patient_id in found:
+    for conflict in conflicts:
+        detected = conflict.detected_at
         yield WorkItem(
             kind=WorkKind.SYNC_CONFLICT,
             urgency=Urgency.URGENT,
-            patient_id=patient_id,
-            risk_level=risk.get(patient_id),
-            due_on=_day(detected_at, tz),
-            summary=f"sync conflict ({reason}) on the {resource_type} of {kind} {local_id}",
+            patient_id=conflict.patient_id,
+            risk_level=risk.get(conflict.patient_id),
+            due_on=detected.astimezone(tz).date() if detected is not None else None,
+            summary=(
+                f"sync conflict ({conflict.reason}) on the {conflict.resource_type} of "
+                f"{conflict.entity_kind} {conflict.local_id}"
+            ),
             record_kind="sync_conflict",
-            record_id=str(conflict_id),
+            record_id=str(conflict.id),
         )
-
-
-def _day(moment: Any, tz: ZoneInfo) -> date | None:
-    # A UNION's columns come back with the first part's types; be lenient about SQLite text.
-    if isinstance(moment, datetime):
-        return moment.astimezone(tz).date()
-    if isinstance(moment, str):
-        return datetime.fromisoformat(moment).date()
-    return None
 
 
 # -- billing thresholds ------------------------------------------------------------------
 
 
 def _near_thresholds(
-    session: Session,
+    store: Store,
     patients: Mapping[str, _Patient],
     today: date,
     tz: ZoneInfo,
@@ -480,7 +387,9 @@ def _near_thresholds(
     if (last_day - today).days >= policy.billing_month_end_days:
         return
     counted: dict[tuple[str, Program, StaffRole], int] = defaultdict(int)
-    groups = summarize_minutes(session, month=month, tz=tz, patient_ids=sorted(patients))
+    groups = store.month_minutes.groups(
+        month=month, tz=tz, counting=COUNTING_STATUSES, patient_ids=sorted(patients)
+    )
     for group in groups:
         if group.countable and group.program is not None and group.staff_role is not None:
             counted[(group.patient_id, group.program, group.staff_role)] += group.minutes

@@ -11,10 +11,16 @@ we read each one from the server. Kebab-case and camelCase parameter names are b
 ``apply_notification`` runs every focus resource through the same rules as a pull
 (``fhirbridge.sync.pull.receive_resources``); it does not move pull cursors, so a missed
 notification is still caught by the next pull.
+
+The body comes from outside, so ``parse_notification`` first refuses what no FHIR server sends
+and our storage cannot hold: nesting deeper than ``MAX_DEPTH``, and strings with control
+characters (FHIR strings allow tab and line breaks only; PostgreSQL refuses NUL). Reasons name
+where, never the value.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -32,6 +38,7 @@ from fhirbridge.sync.pull import (
 from fhirbridge.sync.references import split_reference
 
 __all__ = [
+    "MAX_DEPTH",
     "MalformedNotification",
     "Notification",
     "NotificationEvent",
@@ -91,6 +98,11 @@ class Notification:
         )
 
 
+# Deeper than any FHIR resource nests; deep enough JSON exhausts the stack of whatever walks it.
+MAX_DEPTH = 64
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+_MAX_NAME = 64  # FHIR element names are far shorter
+_MAX_COUNT = 2**63 - 1  # integer64, what the backport's counters are
 _EVENT_NAMES = ("notification-event", "notificationEvent")
 _SINCE_NAMES = ("events-since-subscription-start", "eventsSinceSubscriptionStart")
 _NUMBER_NAMES = ("event-number", "eventNumber")
@@ -100,8 +112,9 @@ def parse_notification(bundle: Any) -> Notification:
     """Read a notification Bundle; raises ``MalformedNotification`` saying what is wrong."""
     if not isinstance(bundle, Mapping) or bundle.get("resourceType") != "Bundle":
         raise MalformedNotification("Bundle", "not a Bundle")
+    _check_values(bundle)
     if bundle.get("type") != "history":
-        raise MalformedNotification("Bundle.type", f"expected history, got {bundle.get('type')!r}")
+        raise MalformedNotification("Bundle.type", "expected history")
     entries = bundle.get("entry")
     if not isinstance(entries, list) or not entries or not isinstance(entries[0], Mapping):
         raise MalformedNotification("Bundle.entry", "no subscription status entry")
@@ -129,7 +142,7 @@ def parse_notification(bundle: Any) -> Notification:
         kind = NotificationType(str(type_code))
     except ValueError:
         raise MalformedNotification(
-            "Parameters.parameter:type", f"unknown notification type {type_code!r}"
+            "Parameters.parameter:type", "unknown notification type"
         ) from None
     included = _included(entries[1:])
     events = tuple(_event(i, parts, included) for i, parts in raw_events)
@@ -146,6 +159,29 @@ def parse_notification(bundle: Any) -> Notification:
         ),
         events=events,
     )
+
+
+def _check_values(bundle: Mapping[str, Any]) -> None:
+    # Iterative, so the walk itself cannot exhaust the stack.
+    pending: list[tuple[Any, str, int]] = [(bundle, "Bundle", 1)]
+    while pending:
+        value, where, depth = pending.pop()
+        if isinstance(value, str):
+            if _CONTROL.search(value):
+                raise MalformedNotification(where, "a string holds a control character")
+            continue
+        if isinstance(value, Mapping):
+            children = [(v, str(k), f"{where}.{k}") for k, v in value.items()]
+        elif isinstance(value, list):
+            children = [(v, "", f"{where}[{i}]") for i, v in enumerate(value)]
+        else:
+            continue
+        if depth >= MAX_DEPTH:
+            raise MalformedNotification(where, f"nested deeper than {MAX_DEPTH} levels")
+        for child, key, child_where in children:
+            if _CONTROL.search(key) or len(key) > _MAX_NAME:
+                raise MalformedNotification(where, "an element name is not printable")
+            pending.append((child, child_where, depth + 1))
 
 
 def _value(parameter: Mapping[str, Any]) -> Any:
@@ -166,11 +202,12 @@ def _number(value: Any, where: str) -> int | None:
     # R4 has no integer64: the backport sends these counters as strings.
     if value is None:
         return None
-    if isinstance(value, int) and not isinstance(value, bool):
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
+        # ASCII only: str.isdigit() also says yes to "²", which int() refuses.
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _MAX_COUNT:
         return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    raise MalformedNotification(where, f"expected a count, got {value!r}")
+    raise MalformedNotification(where, "expected a count (a non-negative integer)")
 
 
 def _included(entries: Sequence[Any]) -> dict[tuple[str, str], dict[str, Any]]:

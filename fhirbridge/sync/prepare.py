@@ -28,7 +28,7 @@ Rules:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -162,6 +162,7 @@ class Preparer:
                 builder = TransactionBuilder()
                 in_batch = {f"{t.entity_kind.value}/{t.local_id}": placeholders[t] for t in allowed}
                 refs = _BatchReferences(store, self._mappings, builder, in_batch, links)
+                refs.know_patients(_patients_of(records.values()))
                 items, verdicts = self._pass(session, store, candidates, records, links, refs)
                 # A linked record is referenced by its server id; any other must be sent in
                 # this transaction for its placeholder to mean something.
@@ -268,6 +269,15 @@ class Preparer:
 
     def identifier_prefix(self, entry: OutboxEntry) -> str:
         return self._mappings.get(entry.entity_kind.value, entry.resource_type).identifier_prefix
+
+
+def _patients_of(records: Iterable[Any]) -> set[str]:
+    """The patients the records belong to (each record's ``patient_id``, where it has one)."""
+    return {
+        patient
+        for record in records
+        if isinstance(patient := getattr(record, "patient_id", None), str)
+    }
 
 
 def _literal(placeholder: str, link: FhirLink | None) -> str | None:

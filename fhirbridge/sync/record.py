@@ -100,14 +100,20 @@ class Recorder:
             else:
                 item.hash = content_hash(result.resource)
             server_json = result.resource or {**item.resource, "id": result.id}
-            held = content_hash(server_json) if result.resource is not None else item.hash
             target = item.entry.target
-            if item.link is None and not result.created and held != item.hash:
-                # A conditional create found an older copy (a lost earlier push, or another
-                # system's): link to it and send our content as an update.
-                links.append(self._link(target, result.id, result.version_id, held, server_json))
-                again.append(item)
-                continue
+            if item.link is None and not result.created:
+                # Only a new record's entry that found the resource already there (a conditional
+                # create's match, a PUT to the id derived from the identifier) can hold other
+                # content; a created resource's hash is ``item.hash`` already.
+                held = content_hash(server_json) if result.resource is not None else item.hash
+                if held != item.hash:
+                    # An older copy (a lost earlier push, or another system's): link to it
+                    # and send our content as an update.
+                    links.append(
+                        self._link(target, result.id, result.version_id, held, server_json)
+                    )
+                    again.append(item)
+                    continue
             links.append(self._link(target, result.id, result.version_id, item.hash, server_json))
             stats.pushed += 1
             (follow if item.waiting_for else done).append(item)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from sqlalchemy.exc import DBAPIError
+
 from fhirbridge.mapping.context import MissingReference
 from fhirbridge.mapping.plan import SyncPlan
 from fhirbridge.persistence import EntityKind, FhirLink, Store, SyncTarget, sync_plan_of
@@ -52,6 +54,22 @@ class LinkReferences:
             for link in known
             if self._primary.get(link.entity_kind.value) == link.resource_type
         }
+
+    def know_patients(self, local_ids: Iterable[str]) -> None:
+        """Look these patients up in one query: a batch names each of them several times, and
+        one query per patient cost more than mapping their records. Unknown ids are left to
+        ``reference``, which reports them."""
+        wanted = {i for i in local_ids if ("patient", i) not in self._people}
+        if not wanted:
+            return
+        try:
+            found = self._store.patients.get_many(wanted)
+        except DBAPIError:
+            raise  # storage trouble fails the batch, as any query would
+        except Exception:  # a row that cannot be read is reported by the record naming it
+            return
+        for patient in found.values():
+            self._people[("patient", patient.id)] = patient.ehr_reference
 
     def reference(self, concept: str, local_id: str) -> str:
         if concept in ("patient", "member"):

@@ -137,16 +137,20 @@ def add_entry(
     """Add ``item`` to the transaction: a PUT with If-Match for a linked resource, a PUT to the
     client-assigned id where the server cannot search identifiers, else a conditional create
     on the business identifier."""
+    # Handed over, not copied: a prepared resource is never changed after it is prepared (the
+    # recorder derives new dicts from it), so the builder needs no copy of its own.
     entry = item.entry
     if item.link is not None:
         resource = {**item.resource, "id": item.link.server_id}
         version = item.link.version_id
-        builder.update(resource, key=item.key, if_match=f'W/"{version}"' if version else None)
+        if_match = f'W/"{version}"' if version else None
+        builder.update(resource, key=item.key, if_match=if_match, handed_over=True)
     elif item.literal_id is not None:
-        builder.update({**item.resource, "id": item.literal_id.split("/", 1)[1]}, key=item.key)
+        resource = {**item.resource, "id": item.literal_id.split("/", 1)[1]}
+        builder.update(resource, key=item.key, handed_over=True)
     else:
         criteria = {"identifier": f"{identifier_system}|{prefix}/{entry.local_id}"}
-        builder.create(item.resource, key=item.key, if_none_exist=criteria)
+        builder.create(item.resource, key=item.key, if_none_exist=criteria, handed_over=True)
 
 
 @dataclass(frozen=True)

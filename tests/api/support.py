@@ -147,6 +147,8 @@ def load_caseload(url: str) -> None:
                     status=EnrollmentStatus(e["status"]),
                     start=date.fromisoformat(str(e["start"])),
                     end=_date(e.get("end")),
+                    conditions=list(e.get("conditions", [])),
+                    billing_practitioner_id=e.get("billing_practitioner_id"),
                 )
                 # Repositories directly: Store.save would queue them for the FHIR server.
                 store.enrollments.save(enrollment)

@@ -11,15 +11,23 @@ from fastapi.testclient import TestClient
 
 from fhirbridge.api.auth import Role, issue_api_key
 from fhirbridge.persistence import Store, unit_of_work
-from tests.api.support import SigningKey, Tokens, care_manager, rsa_key
+from tests.api.support import SigningKey, Tokens, care_manager, rsa_key, time_entry_body
 from tests.sessions import session_factory
 
 PUBLIC = {"/health", "/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc"}
 
 
-def _key(app: FastAPI, role: Role, team: str | None = "north", key_id: str = "etl") -> str:
+def _key(
+    app: FastAPI,
+    role: Role,
+    team: str | None = "north",
+    key_id: str = "etl",
+    staff_id: str | None = None,
+) -> str:
     with unit_of_work(session_factory(app.state.engine)) as session:
-        return issue_api_key(store=Store(session), key_id=key_id, role=role, team=team)
+        return issue_api_key(
+            store=Store(session), key_id=key_id, role=role, team=team, staff_id=staff_id
+        )
 
 
 def _assert_unauthenticated(response: object, reason_part: str) -> None:
@@ -151,6 +159,28 @@ def test_an_api_key_is_stored_only_as_its_hash(app: FastAPI) -> None:
     assert stored is not None
     assert key not in stored.key_hash
     assert len(stored.key_hash) == 64
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_care_manager_key_with_a_staff_id_records_time_as_that_member(
+    app: FastAPI, client: TestClient
+) -> None:
+    key = _key(app, Role.CARE_MANAGER, team="north", staff_id="cm-north")
+
+    response = client.post("/time-entries", json=time_entry_body(), headers={"X-API-Key": key})
+
+    assert response.status_code == 201, response.text
+    assert response.json()["staff_id"] == "cm-north"
+
+
+def test_a_care_manager_key_without_a_staff_id_records_no_time(
+    app: FastAPI, client: TestClient
+) -> None:
+    key = _key(app, Role.CARE_MANAGER, team="north")
+
+    response = client.post("/time-entries", json=time_entry_body(), headers={"X-API-Key": key})
+
+    assert response.status_code == 403, response.text
 
 
 @pytest.mark.parametrize("scheme", ["Basic dXNlcjpwYXNz", "Bearer"])

@@ -1,6 +1,7 @@
 """Referrals through the API: sending one queues its ServiceRequest and Gravity Task; the
 requester may cancel (with a reason) or mark it entered-in-error, and nothing a performer
-alone may do; other teams' referrals do not exist for the caller."""
+alone may do; other teams' referrals, and the members and records a referral names, do not
+exist for the caller. Runs on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -10,10 +11,17 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from fhirbridge.persistence.scratch import Backend
 from tests.api.support import Tokens, billing, care_manager, count_rows, supervisor
 from tests.conftest import FIXTURES
 
 WORKFLOW = FIXTURES / "workflow"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> Backend:
+    chosen: Backend = request.param
+    return chosen
 
 
 def referral_body(name: str = "referral_food", **changes: Any) -> dict[str, Any]:
@@ -379,3 +387,38 @@ def test_an_unknown_referral_is_not_found(client: TestClient, nora: dict[str, st
         "/referrals/nope", json={"task_status": "entered-in-error"}, headers=nora
     )
     assert response.status_code == 404
+
+
+# -- references ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "theirs"),
+    [
+        ("requester_id", "cm-south"),
+        ("consent_id", "con-south-1-ccm"),
+        ("goal_id", "south goal"),
+        ("care_plan_id", "south care plan"),
+    ],
+)
+def test_another_teams_reference_is_refused_as_a_missing_one(
+    client: TestClient, tokens: Tokens, field: str, theirs: str
+) -> None:
+    sue = tokens.headers(**care_manager("cm-south", team="south"))
+    created = {
+        "south goal": ("/goals", {"patient_id": "pat-south-1", "description": "Food"}),
+        "south care plan": ("/care-plans", {"patient_id": "pat-south-1"}),
+    }
+    if theirs in created:
+        path, body = created[theirs]
+        theirs = client.post(path, json=body, headers=sue).json()["id"]
+    boss = tokens.headers(**supervisor())  # only a supervisor may name another requester
+
+    def errors(value: str) -> Any:
+        response = client.post("/referrals", json=referral_body(**{field: value}), headers=boss)
+        assert response.status_code == 422, response.text
+        return response.json()["errors"]
+
+    refused = errors(theirs)
+    assert [e["field"] for e in refused] == [field]
+    assert refused == errors("no-such-record")

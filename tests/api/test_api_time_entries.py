@@ -173,22 +173,37 @@ def test_an_entry_for_a_cancelled_enrollment_is_rejected(
     _assert_nothing_written(database_url)
 
 
-def test_an_entry_overlapping_another_of_the_same_staff_member_is_rejected(
+def test_an_entry_overlapping_another_of_the_same_staff_member_conflicts_naming_it(
     client: TestClient, nora: dict[str, str], database_url: str
 ) -> None:
     first = _post(client, nora).json()
-    errors = _rejected(
-        _post(
-            client,
-            nora,
-            start="2026-10-14T14:20:00Z",
-            end="2026-10-14T14:40:00Z",
-        )
-    )
-    assert errors == [
+    response = _post(client, nora, start="2026-10-14T14:20:00Z", end="2026-10-14T14:40:00Z")
+    assert response.status_code == 409, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["type"].endswith("/time-overlap")
+    assert first["id"] in problem["detail"]
+    assert problem["errors"] == [
         {"field": "start", "reason": f"overlaps time entry {first['id']} of the same staff member"}
     ]
     assert count_rows(database_url, "time_entries") == 1
+
+
+def test_an_edit_moving_an_entry_onto_another_conflicts_naming_it(
+    client: TestClient, nora: dict[str, str]
+) -> None:
+    first = _post(client, nora).json()
+    second = _post(client, nora, start="2026-10-14T10:00:00Z", end="2026-10-14T10:25:00Z").json()
+    response = client.patch(
+        f"{ENTRIES}/{second['id']}",
+        json={"start": "2026-10-14T14:10:00Z", "end": "2026-10-14T14:30:00Z"},
+        headers=nora,
+    )
+    assert response.status_code == 409, response.text
+    assert response.json()["errors"] == [
+        {"field": "start", "reason": f"overlaps time entry {first['id']} of the same staff member"}
+    ]
+    assert client.get(f"{ENTRIES}/{second['id']}", headers=nora).json() == second
 
 
 def test_entries_of_different_staff_members_may_overlap(
@@ -317,3 +332,13 @@ def test_a_supervisor_records_time_for_a_member_of_the_team(
     response = _post(client, tokens.headers(**supervisor()), staff_id="cm-north-2")
     assert response.status_code == 201
     assert response.json()["staff_id"] == "cm-north-2"
+
+
+def test_an_admin_cannot_record_another_teams_member_on_a_patient(
+    client: TestClient, tokens: Tokens, database_url: str
+) -> None:
+    admin = {"sub": "admin-1", "roles": ["admin"], "staff_id": "sup-north"}
+    response = _post(client, tokens.headers(**admin), staff_id="cm-south")
+    assert response.status_code == 422
+    assert {"field": "staff_id", "reason": "no such care team member"} in _rejected(response)
+    _assert_nothing_written(database_url)

@@ -83,19 +83,21 @@ def test_a_timer_stopped_within_its_first_minute_is_refused_and_keeps_running(
     assert client.get("/timers/cm-north", headers=nora).json()["id"] == running["id"]
 
 
-def test_a_manual_entry_overlapping_the_running_timer_is_rejected(
+def test_a_manual_entry_overlapping_the_running_timer_conflicts_naming_its_entry(
     client: TestClient, nora: dict[str, str], clock: FakeClock
 ) -> None:
     clock.advance(minutes=-30)
-    _start(client, nora)
+    running = _start(client, nora).json()
     clock.advance(minutes=30)
     response = client.post(
         "/time-entries",
         json=time_entry_body(start="2026-10-15T14:40:00Z", end="2026-10-15T14:50:00Z"),
         headers=nora,
     )
-    assert response.status_code == 422
-    assert response.json()["errors"][0]["field"] == "start"
+    assert response.status_code == 409, response.text
+    assert response.json()["type"].endswith("/time-overlap")
+    assert [e["field"] for e in response.json()["errors"]] == ["start"]
+    assert running["id"] in response.json()["errors"][0]["reason"]
 
 
 def test_deleting_the_running_timers_entry_discards_the_timer(

@@ -3,45 +3,22 @@ at a time; fixtures/workflow/worklist.yaml holds the caseload and the expected o
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
-import yaml
 from fastapi.testclient import TestClient
 
-from fhirbridge.domain import (
-    CareTask,
-    CareTaskKind,
-    ConsentMethod,
-    ConsentStatus,
-    ContactMode,
-    Enrollment,
-    EnrollmentStatus,
-    Goal,
-    GoalLifecycle,
-    PatientLink,
-    Program,
-    ProgramConsent,
-    Referral,
-    ReferralKind,
-    ReferralStatus,
-    RiskLevel,
-    StaffRole,
-    TaskPriority,
-    TaskStatus,
-    TimeEntry,
-    TimeEntryActivity,
-    TimeEntryStatus,
-)
-from fhirbridge.domain.codes import Code
-from fhirbridge.persistence import EntityKind, Store, SyncTarget, make_engine, unit_of_work
+from fhirbridge.billing.loader import available_rule_years
+from fhirbridge.domain import TimeEntry
+from fhirbridge.persistence import Store, make_engine, unit_of_work
 from fhirbridge.persistence.scratch import Backend
+from fhirbridge.services.worklist import WorklistPolicy, build_worklist, threshold_rules
 from tests.api.support import FakeClock, Tokens, care_manager, supervisor
-from tests.conftest import FIXTURES
 from tests.sessions import session_factory
-
-WORKLIST = yaml.safe_load((FIXTURES / "workflow" / "worklist.yaml").read_text())
+from tests.worklist_caseload import WORKLIST, load_worklist, time_entry
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -49,105 +26,6 @@ def backend(request: pytest.FixtureRequest) -> Backend:
     """The worklist is plain SQL: run it on both backends."""
     value: Backend = request.param
     return value
-
-
-def _day(value: Any) -> date | None:
-    return None if value is None else date.fromisoformat(str(value))
-
-
-def _moment(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
-
-
-def load_worklist(url: str) -> None:
-    engine = make_engine(url)
-    try:
-        with unit_of_work(session_factory(engine)) as session:
-            _store_worklist(Store(session))
-    finally:
-        engine.dispose()
-
-
-def _store_worklist(store: Store) -> None:
-    for p in WORKLIST["patients"]:
-        store.save(PatientLink(**p))
-    for e in WORKLIST["enrollments"]:
-        enrollment = Enrollment(
-            id=e["id"],
-            patient_id=e["patient_id"],
-            program=Program(e["program"]),
-            status=EnrollmentStatus.ACTIVE,
-            start=_day(e["start"]) or date.min,
-            risk_level=RiskLevel(e["risk_level"]) if e.get("risk_level") else None,
-            care_manager_id=e["care_manager_id"],
-        )
-        store.save(enrollment)
-        store.save(
-            ProgramConsent(
-                id=f"con-{e['id']}",
-                patient_id=enrollment.patient_id,
-                enrollment_id=enrollment.id,
-                program=enrollment.program,
-                status=ConsentStatus.ACTIVE,
-                given_on=_day(e["consent_given_on"]) or date.min,
-                method=ConsentMethod.VERBAL,
-                recorded_by_id="cm-north",
-            )
-        )
-    for t in WORKLIST["time_entries"]:
-        start = _moment(t["start"])
-        store.save(
-            TimeEntry(
-                id=t["id"],
-                status=TimeEntryStatus.FINISHED,
-                patient_id=t["patient_id"],
-                enrollment_id=t["enrollment_id"],
-                program=Program.CCM,
-                staff_id="cm-north",
-                staff_role=StaffRole.RN,
-                activity=TimeEntryActivity(t["activity"]),
-                mode=ContactMode.VIRTUAL,
-                start=start,
-                end=start + timedelta(minutes=t["minutes"]),
-                minutes=t["minutes"],
-            )
-        )
-    for t in WORKLIST["tasks"]:
-        store.save(
-            CareTask(
-                id=t["id"],
-                status=TaskStatus(t["status"]),
-                patient_id=t["patient_id"],
-                kind=CareTaskKind(t["kind"]),
-                priority=TaskPriority(t["priority"]) if t.get("priority") else None,
-                owner_id=t.get("owner_id"),
-                due_end=_day(t.get("due_end")),
-            )
-        )
-    for r in WORKLIST["referrals"]:
-        store.save(
-            Referral(
-                id=r["id"],
-                status=ReferralStatus.ACTIVE,
-                patient_id=r["patient_id"],
-                kind=ReferralKind.SPECIALIST,
-                service=Code("snomed", "3457005", "Patient referral"),
-                authored_on=_moment(r["authored_on"]),
-                requester_id="cm-north",
-                task_status=TaskStatus(r["task_status"]),
-            )
-        )
-    for g in WORKLIST["goals"]:
-        store.save(Goal(lifecycle_status=GoalLifecycle.ACTIVE, **g))
-    for c in WORKLIST["conflicts"]:
-        target = SyncTarget(EntityKind(c["entity_kind"]), c["local_id"], c["resource_type"])
-        store.conflicts.record(
-            target=target,
-            reason=c["reason"],
-            fields=["description"],
-            local={"resourceType": c["resource_type"]},
-            remote={"resourceType": c["resource_type"]},
-        )
 
 
 @pytest.fixture
@@ -288,3 +166,87 @@ def test_page_numbers_and_sizes_out_of_range_are_refused(
     response = client.get("/worklist", params=params, headers=nora)
     assert response.status_code == 422
     assert [e["field"] for e in response.json()["errors"]] == [f"query.{next(iter(params))}"]
+
+
+# -- billing rules at the turn of the year -------------------------------------------------
+# The newest rule file shipped, and the year after it, which has none yet (CY2026 and 2027 as
+# this is written); computed so the tests keep meaning the same once the next file ships.
+RULED_YEAR = max(available_rule_years())
+UNRULED_YEAR = RULED_YEAR + 1
+
+
+def _add_time_entry(url: str, entry: TimeEntry) -> None:
+    engine = make_engine(url)
+    try:
+        with unit_of_work(session_factory(engine)) as session:
+            Store(session).save(entry)
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.usefixtures("worklist_url")
+def test_on_january_first_without_the_new_years_rules_the_latest_rules_are_used_and_said(
+    client: TestClient, nora: dict[str, str], clock: FakeClock
+) -> None:
+    clock.now = datetime(UNRULED_YEAR, 1, 1, 9, 0, tzinfo=UTC)
+    page = _worklist(client, nora)
+    assert page["rules_year"] == RULED_YEAR
+    assert page["notes"] == [
+        f"no billing rules for CY{UNRULED_YEAR} yet: billing-threshold items use "
+        f"CY{RULED_YEAR}'s thresholds"
+    ]
+
+
+def test_near_the_end_of_a_month_without_its_years_rules_thresholds_come_from_the_latest(
+    client: TestClient, nora: dict[str, str], clock: FakeClock, worklist_url: str
+) -> None:
+    _add_time_entry(
+        worklist_url,
+        time_entry(
+            id="te-wl-mod-jan",
+            patient_id="pat-wl-mod",
+            enrollment_id="enr-wl-mod",
+            activity="care-coordination",
+            start=f"{UNRULED_YEAR}-01-05T14:00:00Z",
+            minutes=17,
+        ),
+    )
+    clock.now = datetime(UNRULED_YEAR, 1, 27, 15, 0, tzinfo=UTC)
+    items = _worklist(client, nora, page_size=200)["items"]
+    near = [i for i in items if i["kind"] == "billing-threshold"]
+    assert [(i["patient_id"], i["code"], i["minutes"], i["threshold_minutes"]) for i in near] == [
+        ("pat-wl-mod", "99490", 17, 20)
+    ]
+
+
+@pytest.mark.usefixtures("worklist_url")
+def test_on_december_thirty_first_the_years_own_rules_are_used_without_a_note(
+    client: TestClient, nora: dict[str, str], clock: FakeClock
+) -> None:
+    clock.now = datetime(RULED_YEAR, 12, 31, 15, 0, tzinfo=UTC)
+    page = _worklist(client, nora)
+    assert (page["rules_year"], page["notes"]) == (RULED_YEAR, [])
+
+
+def test_without_any_usable_billing_rules_the_worklist_still_comes_and_says_why(
+    worklist_url: str, tmp_path: Path
+) -> None:
+    now = datetime(RULED_YEAR, 10, 27, 15, 0, tzinfo=UTC)  # month end: thresholds would run
+    engine = make_engine(worklist_url)
+    try:
+        with session_factory(engine)() as session:
+            found = build_worklist(
+                store=Store(session),
+                staff_id="cm-north",
+                now=now,
+                tz=ZoneInfo("UTC"),
+                policy=WorklistPolicy(),
+                rules=threshold_rules(RULED_YEAR, rules_dir=tmp_path),  # an empty rules folder
+            )
+    finally:
+        engine.dispose()
+    assert (found.total, found.rules_year, found.notes) == (
+        9,
+        None,
+        (f"no usable billing rules for CY{RULED_YEAR}: billing-threshold items are not listed",),
+    )

@@ -1,8 +1,9 @@
 """The SQL pre-aggregated month equals the pure roll-up, patient by patient, on both backends.
 
 "Equal" means the same codes earned (units, practitioner, minutes, counted entries in order,
-notes) and the same codes not earned with the same reasons, when ``roll_up`` is given each
-patient's enrollments, consents and time entries of the month.
+notes), the same codes not earned with the same reasons and the same entries set aside with
+the same reasons, in the same order, when ``roll_up`` is given each patient's enrollments,
+consents and time entries of the month.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from hypothesis import strategies as st
 from sqlalchemy.orm import Session, sessionmaker
 
 from fhirbridge.billing import MonthlyResult, load_rule_year, roll_up
-from fhirbridge.billing.aggregate import aggregate_month
 from fhirbridge.caseload import Caseload, load_caseload
 from fhirbridge.domain import (
     ConsentMethod,
@@ -32,7 +32,8 @@ from fhirbridge.domain import (
     TimeEntry,
     TimeEntryStatus,
 )
-from fhirbridge.persistence import unit_of_work
+from fhirbridge.persistence import Store, unit_of_work
+from fhirbridge.services.billing import practice_month
 from tests.billing.billing_db import (
     BACKENDS,
     billing_database,
@@ -79,15 +80,19 @@ def _assert_same_as_pure(
     tz: ZoneInfo,
 ) -> None:
     with unit_of_work(sessions) as session:
-        practice = aggregate_month(session, rules=RULES, month=month, tz=tz)
+        practice = practice_month(Store(session), rules=RULES, month=month, tz=tz)
     by_patient = {r.patient_id: r for r in practice.results}
     for patient_id in patient_ids:
         pure = _pure(caseload, patient_id, month, tz)
         summary = by_patient.get(patient_id)
         if summary is None:
-            assert (pure.earned, pure.not_earned) == ((), ()), patient_id
+            assert (pure.earned, pure.not_earned, pure.set_aside) == ((), (), ()), patient_id
         else:
-            assert (summary.earned, summary.not_earned) == (pure.earned, pure.not_earned)
+            assert (summary.earned, summary.not_earned, summary.set_aside) == (
+                pure.earned,
+                pure.not_earned,
+                pure.set_aside,
+            )
 
 
 def test_demo_caseload_rolls_up_the_same_through_sql(sessions: sessionmaker[Session]) -> None:

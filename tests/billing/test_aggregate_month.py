@@ -5,6 +5,7 @@ and on PostgreSQL."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -12,8 +13,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from fhirbridge.billing import RuleYearMismatch, load_rule_year
-from fhirbridge.billing.aggregate import aggregate_month, month_days, summarize_minutes
+from fhirbridge.billing import RuleYearMismatch, SetAside, load_rule_year
+from fhirbridge.billing.aggregate import month_days
+from fhirbridge.billing.rollup import COUNTING_STATUSES
 from fhirbridge.domain import (
     ConsentMethod,
     ConsentStatus,
@@ -25,7 +27,9 @@ from fhirbridge.domain import (
     TimeEntry,
     TimeEntryStatus,
 )
-from fhirbridge.persistence import unit_of_work
+from fhirbridge.persistence import Store, unit_of_work
+from fhirbridge.persistence.readmodels.month_minutes import MinutesGroup
+from fhirbridge.services.billing import practice_month
 from tests.billing.billing_db import BACKENDS, billing_database, empty, people, store_all
 
 RULES = load_rule_year(2026)
@@ -94,10 +98,15 @@ def _entry(
     )
 
 
-def _minutes(sessions: sessionmaker[Session], month: tuple[int, int], tz: ZoneInfo) -> int:
+def _groups(
+    sessions: sessionmaker[Session], month: tuple[int, int], tz: ZoneInfo
+) -> list[MinutesGroup]:
     with unit_of_work(sessions) as session:
-        groups = summarize_minutes(session, month=month, tz=tz)
-    return sum(g.minutes for g in groups if g.countable)
+        return Store(session).month_minutes.groups(month=month, tz=tz, counting=COUNTING_STATUSES)
+
+
+def _minutes(sessions: sessionmaker[Session], month: tuple[int, int], tz: ZoneInfo) -> int:
+    return sum(g.minutes for g in _groups(sessions, month, tz) if g.countable)
 
 
 def test_an_entry_over_the_month_end_counts_only_its_minutes_inside_each_month(
@@ -174,8 +183,7 @@ def test_entries_group_by_patient_enrollment_role_and_staff_member(
         ],
     )
 
-    with unit_of_work(sessions) as session:
-        groups = summarize_minutes(session, month=OCTOBER, tz=CHICAGO)
+    groups = _groups(sessions, OCTOBER, CHICAGO)
 
     assert [(g.staff_id, g.minutes, sorted(i for _, i in g.entries)) for g in groups] == [
         ("rn-1", 22, ["a1", "a2"]),
@@ -196,7 +204,7 @@ def test_earned_codes_list_the_counted_entries_oldest_first(
     )
 
     with unit_of_work(sessions) as session:
-        (result,) = aggregate_month(session, rules=RULES, month=OCTOBER, tz=CHICAGO).results
+        (result,) = practice_month(Store(session), rules=RULES, month=OCTOBER, tz=CHICAGO).results
 
     assert result.earned[0].entry_ids == ("z-first", "a-second")
 
@@ -214,8 +222,8 @@ def test_patient_ids_limit_the_month_to_those_patients(sessions: sessionmaker[Se
     )
 
     with unit_of_work(sessions) as session:
-        practice = aggregate_month(
-            session, rules=RULES, month=OCTOBER, tz=CHICAGO, patient_ids=["p2"]
+        practice = practice_month(
+            Store(session), rules=RULES, month=OCTOBER, tz=CHICAGO, patient_ids=["p2"]
         )
 
     assert [r.patient_id for r in practice.results] == ["p2"]
@@ -223,9 +231,54 @@ def test_patient_ids_limit_the_month_to_those_patients(sessions: sessionmaker[Se
 
 def test_rules_of_another_year_are_refused(sessions: sessionmaker[Session]) -> None:
     with unit_of_work(sessions) as session, pytest.raises(RuleYearMismatch):
-        aggregate_month(session, rules=RULES, month=(2025, 10), tz=CHICAGO)
+        practice_month(Store(session), rules=RULES, month=(2025, 10), tz=CHICAGO)
 
 
 def test_month_days_are_the_first_and_last_day_of_the_month() -> None:
     assert month_days((2028, 2)) == (date(2028, 2, 1), date(2028, 2, 29))
     assert month_days((2026, 12)) == (date(2026, 12, 1), date(2026, 12, 31))
+
+
+def test_an_entry_naming_another_patients_enrollment_is_set_aside_without_showing_that_patient(
+    sessions: sessionmaker[Session],
+) -> None:
+    october = datetime(2026, 10, 6, 9, 0, tzinfo=CHICAGO)
+    stray = replace(_entry("stray", october, 25), enrollment_id="p2-ccm")
+    store_all(sessions, [*_ccm("p1"), *_ccm("p2"), stray])
+
+    with unit_of_work(sessions) as session:
+        practice = practice_month(
+            Store(session), rules=RULES, month=OCTOBER, tz=CHICAGO, patient_ids=["p1"]
+        )
+
+    (result,) = practice.results
+    assert (result.patient_id, result.set_aside) == (
+        "p1",
+        (SetAside("stray", "enrollment p2-ccm not found"),),
+    )
+
+
+def test_entries_set_aside_are_listed_oldest_first_with_their_reason(
+    sessions: sessionmaker[Session],
+) -> None:
+    day = datetime(2026, 10, 6, 9, 0, tzinfo=CHICAGO)
+    store_all(
+        sessions,
+        [
+            *_ccm(consent_on=date(2026, 10, 10)),
+            replace(
+                _entry("voided", day.replace(day=20), 30), status=TimeEntryStatus.ENTERED_IN_ERROR
+            ),
+            _entry("imported", day, 20),
+            replace(_entry("no-enrollment", day.replace(day=12), 20), enrollment_id=None),
+        ],
+    )
+
+    with unit_of_work(sessions) as session:
+        (result,) = practice_month(Store(session), rules=RULES, month=OCTOBER, tz=CHICAGO).results
+
+    assert result.set_aside == (
+        SetAside("imported", "before consent on 2026-10-10"),
+        SetAside("no-enrollment", "incomplete entry: no enrollment"),
+        SetAside("voided", "entered in error"),
+    )

@@ -126,8 +126,8 @@ def sessions(module_sessions: sessionmaker[Session], caseload: Caseload) -> sess
 
 def _close_month(sessions: sessionmaker[Session]) -> ChargeRun:
     with unit_of_work(sessions) as session:
-        report = monthly_report(session=session, month=OCTOBER, tz=CHICAGO, rules=RULES)
-        return record_charges(session=session, report=report)
+        report = monthly_report(Store(session), month=OCTOBER, tz=CHICAGO, rules=RULES)
+        return record_charges(Store(session), report=report)
 
 
 def _push_everything(sessions: sessionmaker[Session]) -> None:
@@ -237,7 +237,7 @@ def test_a_billed_charge_is_never_rewritten(
 
 def test_charges_of_a_report_follow_its_earned_lines(sessions: sessionmaker[Session]) -> None:
     with unit_of_work(sessions) as session:
-        report = monthly_report(session=session, month=OCTOBER, tz=CHICAGO, rules=RULES)
+        report = monthly_report(Store(session), month=OCTOBER, tz=CHICAGO, rules=RULES)
 
     assert [c.id for c in charges_of(report)] == [
         "p-1001-2026-10-99490",

@@ -60,12 +60,12 @@ def sessions(tmp_path: Path, mappings: Mappings) -> Iterator[sessionmaker[Sessio
 def _close_october(sessions: sessionmaker[Session]) -> None:
     with unit_of_work(sessions) as session:
         report = monthly_report(
-            session=session,
+            Store(session),
             month=(2026, 10),
             tz=ZoneInfo("America/Chicago"),
             rules=load_rule_year(2026),
         )
-        record_charges(session=session, report=report)
+        record_charges(Store(session), report=report)
 
 
 def _drain(

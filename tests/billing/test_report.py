@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from fhirbridge.billing import load_rule_year
 from fhirbridge.billing.report import CSV_COLUMNS, Report, write_csv, write_json
 from fhirbridge.caseload import load_caseload
-from fhirbridge.persistence import unit_of_work
+from fhirbridge.persistence import Store, unit_of_work
 from fhirbridge.services.billing import monthly_report
 from tests.billing.billing_db import BACKENDS, billing_database, store_all
 
@@ -39,7 +39,7 @@ def demo_sessions(
 @pytest.fixture(scope="module")
 def report(demo_sessions: sessionmaker[Session]) -> Report:
     with unit_of_work(demo_sessions) as session:
-        return monthly_report(session=session, month=(2026, 10), tz=CHICAGO, rules=RULES)
+        return monthly_report(Store(session), month=(2026, 10), tz=CHICAGO, rules=RULES)
 
 
 def test_csv_matches_the_reviewed_file(report: Report) -> None:
@@ -91,7 +91,7 @@ def test_a_report_for_some_patients_holds_only_their_lines(
 ) -> None:
     with unit_of_work(demo_sessions) as session:
         partial = monthly_report(
-            session=session, month=(2026, 10), tz=CHICAGO, rules=RULES, patient_ids=["p-1002"]
+            Store(session), month=(2026, 10), tz=CHICAGO, rules=RULES, patient_ids=["p-1002"]
         )
 
     assert {line.patient_id for line in partial.lines} == {"p-1002"}

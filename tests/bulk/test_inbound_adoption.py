@@ -1,23 +1,38 @@
 """Which resources of other systems a Bulk import adopts (``mappings/inbound.yaml``): referrals
-and their trackers, never ordinary EHR orders; the rest is skipped and counted by reason."""
+and their trackers, never ordinary EHR orders; the rest is skipped and counted by reason. And
+staff: the export's Practitioners become care-team members when asked, otherwise a line that
+needs one names it and how to onboard it."""
 
 from __future__ import annotations
 
+import json
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from bulk_support import BULK, SYSTEM, Sessions
+import respx
+from bulk_support import BULK, SYSTEM, Sessions, seed_caseload, seed_people
+from typer.testing import CliRunner, Result
 
-from fhirbridge.bulk import ImportSummary, import_ndjson, ndjson_files
+from fhirbridge.bulk import (
+    ImportOptions,
+    ImportSummary,
+    export_own_data,
+    import_ndjson,
+    ndjson_files,
+)
+from fhirbridge.caseload import Caseload
+from fhirbridge.cli import app
 from fhirbridge.config import Settings
 from fhirbridge.datafiles import DataFileError
-from fhirbridge.domain import TaskStatus
+from fhirbridge.domain import StaffRole, TaskStatus
 from fhirbridge.mapping.inbound import Skip, load_inbound
 from fhirbridge.mapping.loader import Mappings, load_mappings
-from fhirbridge.persistence import Store
+from fhirbridge.persistence import Store, make_engine
 from fhirbridge.services.referral import SDOH_CATEGORIES
+from tests.sessions import session_factory
 
 EHR_ORDERS = BULK / "ehr-orders"
 NOT_A_REFERRAL = (
@@ -205,3 +220,284 @@ def test_without_an_inbound_file_no_other_systems_resource_is_adopted(tmp_path: 
 
     decision = rules.decide({"resourceType": "Goal"}, lambda concept, reference: False)
     assert isinstance(decision, Skip)
+
+
+# -- staff: a fresh installation's first import ----------------------------------------------
+
+EHR = Path(__file__).resolve().parents[2] / "fixtures" / "demo" / "ehr"
+
+
+@pytest.fixture
+def own_export(
+    new_database: Callable[[], Sessions],
+    demo_caseload: Caseload,
+    mappings: Mappings,
+    tmp_path: Path,
+) -> Path:
+    """The demo caseload exported as NDJSON, with the EHR's Practitioners beside it, as an
+    EHR's Bulk export holds them."""
+    source = new_database()
+    seed_caseload(source, demo_caseload, mappings)
+    folder = tmp_path / "export"
+    export_own_data(sessions=source, mappings=mappings, identifier_system=SYSTEM, folder=folder)
+    practitioners = [
+        json.dumps(json.loads(path.read_text()), separators=(",", ":"))
+        for path in sorted(EHR.glob("Practitioner-*.json"))
+    ]
+    (folder / "Practitioner.ndjson").write_text("\n".join(practitioners) + "\n")
+    return folder
+
+
+def _import(sessions: Sessions, folder: Path, mappings: Mappings, **options: Any) -> ImportSummary:
+    return import_ndjson(
+        sessions=sessions,
+        files=ndjson_files(folder),
+        mappings=mappings,
+        identifier_system=SYSTEM,
+        options=ImportOptions(**options),
+    )
+
+
+def test_a_consent_recorded_by_an_unknown_practitioner_fails_naming_it_and_the_onboarding(
+    new_database: Callable[[], Sessions], own_export: Path, mappings: Mappings
+) -> None:
+    summary = _import(new_database(), own_export, mappings, team="north")
+
+    [first, *_] = [e for e in summary.errors if e.file.name == "Consent.ndjson"]
+    assert "Practitioner/ehr-pr-201: not a care-team member" in first.reason
+    assert "`fhirbridge people import FILE --team north`" in first.reason
+    assert "`--adopt-practitioners --team north`" in first.reason
+
+
+def test_without_adoption_the_practitioner_file_is_not_read(
+    new_database: Callable[[], Sessions], own_export: Path, mappings: Mappings
+) -> None:
+    summary = _import(new_database(), own_export, mappings)
+
+    assert own_export / "Practitioner.ndjson" in summary.skipped_files
+
+
+def test_references_to_practitioners_that_are_no_members_are_counted(
+    new_database: Callable[[], Sessions], own_export: Path, mappings: Mappings
+) -> None:
+    summary = _import(new_database(), own_export, mappings)
+
+    assert set(summary.unknown_practitioners) == {
+        "Practitioner/ehr-pr-100",
+        "Practitioner/ehr-pr-201",
+        "Practitioner/ehr-pr-305",
+        "Practitioner/ehr-pr-410",
+    }
+    assert "4 Practitioner(s) not care-team members" in str(summary)
+
+
+def test_adopting_practitioners_imports_the_export_without_errors(
+    new_database: Callable[[], Sessions], own_export: Path, mappings: Mappings
+) -> None:
+    summary = _import(new_database(), own_export, mappings, adopt_practitioners=True, team="north")
+
+    assert not summary.errors
+    assert not summary.unknown_practitioners
+    assert summary.by_type["Practitioner"] == 4
+
+
+def test_adopted_practitioners_are_members_of_the_team_with_the_role_their_title_says(
+    new_database: Callable[[], Sessions], own_export: Path, mappings: Mappings
+) -> None:
+    target = new_database()
+    _import(target, own_export, mappings, adopt_practitioners=True, team="north")
+
+    with target() as session:
+        members = {m.id: m for m in Store(session).care_team.list_for_team("north")}
+    assert {m.id: m.role for m in members.values()} == {
+        "ehr-pr-100": StaffRole.PHYSICIAN,
+        "ehr-pr-201": StaffRole.RN,
+        "ehr-pr-305": StaffRole.LCSW,
+        "ehr-pr-410": StaffRole.CHW,
+    }
+    assert members["ehr-pr-201"].practitioner_reference == "Practitioner/ehr-pr-201"
+
+
+def test_a_consent_points_at_the_adopted_member(
+    new_database: Callable[[], Sessions], own_export: Path, mappings: Mappings
+) -> None:
+    target = new_database()
+    _import(target, own_export, mappings, adopt_practitioners=True, team="north")
+
+    with target() as session:
+        consent = Store(session).consents.require("cs-1001")
+    assert consent.recorded_by_id == "ehr-pr-201"
+
+
+def test_importing_again_with_adoption_changes_nothing(
+    new_database: Callable[[], Sessions], own_export: Path, mappings: Mappings
+) -> None:
+    target = new_database()
+    first = _import(target, own_export, mappings, adopt_practitioners=True, team="north")
+
+    again = _import(target, own_export, mappings, adopt_practitioners=True, team="north")
+
+    assert (again.created, again.updated, again.errors) == (0, 0, [])
+    assert again.unchanged == first.created + first.updated + first.unchanged
+
+
+def test_a_practitioner_already_onboarded_keeps_its_local_member(
+    new_database: Callable[[], Sessions],
+    own_export: Path,
+    mappings: Mappings,
+    demo_caseload: Caseload,
+) -> None:
+    target = new_database()
+    seed_people(target, demo_caseload)  # m-rn is Practitioner/ehr-pr-201
+
+    _import(target, own_export, mappings, adopt_practitioners=True, team="north")
+
+    with target() as session:
+        store = Store(session)
+        assert store.care_team.get("ehr-pr-201") is None
+        assert store.consents.require("cs-1001").recorded_by_id == "m-rn"
+
+
+def test_a_practitioner_whose_title_says_no_role_takes_the_role_given(
+    new_database: Callable[[], Sessions], mappings: Mappings, tmp_path: Path
+) -> None:
+    (tmp_path / "Practitioner.ndjson").write_text(
+        '{"resourceType":"Practitioner","id":"ehr-pr-9","name":[{"text":"Pat Guide"}]}\n'
+    )
+    target = new_database()
+
+    _import(
+        target,
+        tmp_path,
+        mappings,
+        adopt_practitioners=True,
+        practitioner_role=StaffRole.NAVIGATOR,
+    )
+
+    with target() as session:
+        assert Store(session).care_team.require("ehr-pr-9").role is StaffRole.NAVIGATOR
+
+
+def test_a_practitioner_whose_role_is_unknown_is_a_line_error(
+    new_database: Callable[[], Sessions], mappings: Mappings, tmp_path: Path
+) -> None:
+    (tmp_path / "Practitioner.ndjson").write_text(
+        '{"resourceType":"Practitioner","id":"ehr-pr-9","name":[{"text":"Pat Guide"}]}\n'
+    )
+
+    summary = _import(new_database(), tmp_path, mappings, adopt_practitioners=True)
+
+    assert [(e.file.name, e.line) for e in summary.errors] == [("Practitioner.ndjson", 1)]
+    assert "--role" in summary.errors[0].reason
+
+
+# -- the command ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("FHIRBRIDGE_IDENTIFIER_SYSTEM", SYSTEM)
+    return f"sqlite:///{tmp_path / 'fresh.db'}"
+
+
+def test_bulk_import_into_a_fresh_installation_names_the_unknown_practitioner(
+    own_export: Path, cli_database: str
+) -> None:
+    result = CliRunner().invoke(
+        app, ["bulk", "import", str(own_export), "--database-url", cli_database]
+    )
+
+    assert result.exit_code == 1
+    assert "Consent.ndjson:1:" in result.stderr
+    assert "Practitioner/ehr-pr-201: not a care-team member" in result.stderr
+    assert "fhirbridge people import" in result.stdout
+
+
+def test_bulk_import_adopting_practitioners_imports_everything(
+    own_export: Path, cli_database: str
+) -> None:
+    result = CliRunner().invoke(
+        app,
+        [
+            *("bulk", "import", str(own_export), "--adopt-practitioners", "--team", "north"),
+            *("--database-url", cli_database),
+        ],
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "errors 0" in result.stdout
+
+
+BASE = "http://127.0.0.1:9/fhir"
+
+
+@pytest.fixture
+def ehr_server(own_export: Path) -> Iterator[respx.MockRouter]:
+    """A FHIR server whose $export hands out the files of ``own_export`` at once."""
+    status = f"{BASE}/bulk-status/job1"
+    output = []
+    with respx.mock(assert_all_mocked=True, assert_all_called=False) as router:
+        for path in sorted(own_export.glob("*.ndjson")):
+            url = f"{BASE}/bulk-files/job1/{path.name}"
+            count = len(path.read_text().splitlines())
+            output.append({"type": path.stem, "url": url, "count": count})
+            router.get(url).respond(200, content=path.read_bytes())
+        router.get(f"{BASE}/$export").respond(202, headers={"Content-Location": status})
+        router.get(status).respond(
+            200,
+            json={
+                "transactionTime": "2026-10-31T12:00:00Z",
+                "request": f"{BASE}/$export",
+                "requiresAccessToken": False,
+                "output": output,
+                "error": [],
+            },
+        )
+        yield router
+
+
+def _export_and_import(cli_database: str, out: Path, *options: str) -> Result:
+    return CliRunner().invoke(
+        app,
+        [
+            *("bulk", "export", "--fhir-url", BASE, "--out", str(out), "--max-wait", "1"),
+            *("--import", "--database-url", cli_database, *options),
+        ],
+        env={"COLUMNS": "200"},
+    )
+
+
+def test_bulk_export_importing_with_adoption_makes_the_practitioners_team_members(
+    ehr_server: respx.MockRouter, cli_database: str, tmp_path: Path
+) -> None:
+    result = _export_and_import(
+        cli_database, tmp_path / "download", "--adopt-practitioners", "--team", "north"
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "errors 0" in result.stdout
+    engine = make_engine(cli_database)
+    with session_factory(engine)() as session:
+        members = Store(session).care_team.list_for_team("north")
+    engine.dispose()
+    assert {m.id for m in members} == {"ehr-pr-100", "ehr-pr-201", "ehr-pr-305", "ehr-pr-410"}
+
+
+def test_bulk_export_importing_without_adoption_leaves_the_consents_of_unknown_staff_out(
+    ehr_server: respx.MockRouter, cli_database: str, tmp_path: Path
+) -> None:
+    result = _export_and_import(cli_database, tmp_path / "download")
+
+    assert result.exit_code == 1
+    assert "Practitioner/ehr-pr-201: not a care-team member" in result.stdout
+
+
+def test_adoption_options_without_import_are_a_usage_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app,
+        ["bulk", "export", "--out", str(tmp_path), "--adopt-practitioners", "--team", "north"],
+        env={"COLUMNS": "200"},
+    )
+
+    assert result.exit_code == 2
+    assert "apply to the import" in result.stderr

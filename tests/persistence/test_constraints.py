@@ -1,8 +1,13 @@
-"""The database refuses records that break the schema's rules, naming the rule."""
+"""The database refuses records that break the schema's rules, naming the rule, and makes
+writers of the rules no row constraint states (a staff member's time, an idempotency key) take
+turns."""
 
 from __future__ import annotations
 
 import dataclasses
+import threading
+import time
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -70,3 +75,77 @@ def test_care_plan_listing_an_unknown_goal_is_refused_at_commit(
         Store(session).save(plan)
     with unit_of_work(sessions) as session:
         assert Store(session).care_plans.get("plan-x") is None
+
+
+# A lock holder waits this long before writing: a transaction that did not wait for the lock
+# reads before that write is committed, and sees nothing.
+HOLD = 0.5
+
+
+def _read_after_holder(
+    sessions: sessionmaker[Session],
+    lock: Callable[[Store], None],
+    write: Callable[[Store], object],
+    read: Callable[[Store], object],
+) -> object:
+    """Take ``lock`` in a transaction that then writes slowly; take it again in a second one
+    and return what that one reads."""
+    held = threading.Event()
+
+    def holder() -> None:
+        with unit_of_work(sessions) as session:
+            store = Store(session)
+            lock(store)
+            held.set()
+            time.sleep(HOLD)
+            write(store)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    try:
+        assert held.wait(timeout=10)
+        with unit_of_work(sessions) as session:
+            store = Store(session)
+            lock(store)
+            return read(store)
+    finally:
+        thread.join(timeout=30)
+
+
+def test_a_writer_of_a_staff_members_time_waits_for_the_one_before_and_sees_its_entry(
+    sessions: sessionmaker[Session], people_saved: World
+) -> None:
+    entry = _entry(people_saved)
+    assert entry.staff_id is not None
+    staff_id = entry.staff_id
+    seen = _read_after_holder(
+        sessions,
+        lock=lambda store: store.time_entries.lock_staff(staff_id),
+        write=lambda store: store.save(entry),
+        read=lambda store: [e.id for e in store.time_entries.list_for_staff(staff_id)],
+    )
+    assert seen == [entry.id]
+
+
+def test_a_request_with_an_idempotency_key_waits_for_the_one_before_and_sees_its_answer(
+    sessions: sessionmaker[Session],
+) -> None:
+    def lock(store: Store) -> None:
+        store.idempotency.lock(principal="user:nora", key="retry-1")
+
+    def remember(store: Store) -> None:
+        store.idempotency.remember(
+            principal="user:nora",
+            key="retry-1",
+            method="POST",
+            path="/time-entries",
+            request_hash="h",
+            status_code=201,
+            response_body={"content": {"id": "te-1"}},
+        )
+
+    def find(store: Store) -> object:
+        found = store.idempotency.find(principal="user:nora", key="retry-1")
+        return None if found is None else found.status_code
+
+    assert _read_after_holder(sessions, lock=lock, write=remember, read=find) == 201

@@ -5,7 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 from fastapi.responses import JSONResponse
 
-from fhirbridge.api.access import CLINICAL, check_may_change_task, require_role, visible_patient
+from fhirbridge.api.access import (
+    CLINICAL,
+    check_may_change_task,
+    require_role,
+    visible_patient,
+    visible_record,
+)
+from fhirbridge.api.auth import Principal
 from fhirbridge.api.deps import Caller, Work
 from fhirbridge.api.schemas.care_plans import (
     CarePlanCreate,
@@ -19,11 +26,26 @@ from fhirbridge.api.schemas.care_plans import (
     GoalUpdate,
 )
 from fhirbridge.api.schemas.problems import problems
+from fhirbridge.domain import CarePlan, CareTask, Goal
 from fhirbridge.persistence import Store
 from fhirbridge.services import careplan as service
 
 router = APIRouter(tags=["care plans"])
 CREATED = status.HTTP_201_CREATED
+
+
+# Each route finds its record through one of these (another team's record is "not found", as
+# a missing one), then hands the change to the service.
+def _plan(store: Store, caller: Principal, care_plan_id: str) -> CarePlan:
+    return visible_record(store, caller, "care plan", care_plan_id, store.care_plans.get)
+
+
+def _goal(store: Store, caller: Principal, goal_id: str) -> Goal:
+    return visible_record(store, caller, "goal", goal_id, store.goals.get)
+
+
+def _task(store: Store, caller: Principal, task_id: str) -> CareTask:
+    return visible_record(store, caller, "care task", task_id, store.care_tasks.get)
 
 
 @router.post(
@@ -60,12 +82,7 @@ def create_care_plan(body: CarePlanCreate, caller: Caller, work: Work) -> JSONRe
 def get_care_plan(care_plan_id: str, caller: Caller, work: Work) -> CarePlanRead:
     require_role(caller, CLINICAL)
 
-    def run(store: Store) -> CarePlanRead:
-        plan = service.get_care_plan(store=store, care_plan_id=care_plan_id)
-        visible_patient(store, caller, plan.patient_id)
-        return CarePlanRead.model_validate(plan)
-
-    return work.read(run)
+    return work.read(lambda store: CarePlanRead.model_validate(_plan(store, caller, care_plan_id)))
 
 
 @router.patch(
@@ -77,8 +94,7 @@ def update_care_plan(
     require_role(caller, CLINICAL)
 
     def run(store: Store) -> CarePlanRead:
-        plan = service.get_care_plan(store=store, care_plan_id=care_plan_id)
-        visible_patient(store, caller, plan.patient_id)
+        plan = _plan(store, caller, care_plan_id)
         changes = service.CarePlanChanges(
             status=body.status,
             title=body.title,
@@ -120,12 +136,7 @@ def create_goal(body: GoalCreate, caller: Caller, work: Work) -> JSONResponse:
 def get_goal(goal_id: str, caller: Caller, work: Work) -> GoalRead:
     require_role(caller, CLINICAL)
 
-    def run(store: Store) -> GoalRead:
-        goal = service.get_goal(store=store, goal_id=goal_id)
-        visible_patient(store, caller, goal.patient_id)
-        return GoalRead.model_validate(goal)
-
-    return work.read(run)
+    return work.read(lambda store: GoalRead.model_validate(_goal(store, caller, goal_id)))
 
 
 @router.patch("/goals/{goal_id}", response_model=GoalRead, responses=problems(403, 404, 422))
@@ -133,15 +144,14 @@ def update_goal(goal_id: str, body: GoalUpdate, caller: Caller, work: Work) -> J
     require_role(caller, CLINICAL)
 
     def run(store: Store) -> GoalRead:
-        goal = service.get_goal(store=store, goal_id=goal_id)
-        visible_patient(store, caller, goal.patient_id)
+        goal = _goal(store, caller, goal_id)
         changes = service.GoalChanges(
             lifecycle_status=body.lifecycle_status,
             achievement_status=body.achievement_status,
             description=body.description,
         )
         return GoalRead.model_validate(
-            service.update_goal(store=store, goal_id=goal_id, changes=changes)
+            service.update_goal(store=store, goal_id=goal.id, changes=changes)
         )
 
     return work.write(run)
@@ -183,12 +193,7 @@ def create_task(body: CareTaskCreate, caller: Caller, work: Work) -> JSONRespons
 def get_task(task_id: str, caller: Caller, work: Work) -> CareTaskRead:
     require_role(caller, CLINICAL)
 
-    def run(store: Store) -> CareTaskRead:
-        task = service.get_task(store=store, task_id=task_id)
-        visible_patient(store, caller, task.patient_id)
-        return CareTaskRead.model_validate(task)
-
-    return work.read(run)
+    return work.read(lambda store: CareTaskRead.model_validate(_task(store, caller, task_id)))
 
 
 @router.patch(
@@ -199,8 +204,7 @@ def update_task(task_id: str, body: CareTaskUpdate, caller: Caller, work: Work) 
     require_role(caller, CLINICAL)
 
     def run(store: Store) -> CareTaskRead:
-        task = service.get_task(store=store, task_id=task_id)
-        visible_patient(store, caller, task.patient_id)
+        task = _task(store, caller, task_id)
         check_may_change_task(caller, task)
         changes = service.CareTaskChanges(
             status=body.status,
@@ -211,7 +215,7 @@ def update_task(task_id: str, body: CareTaskUpdate, caller: Caller, work: Work) 
             due_end=body.due_end,
         )
         return CareTaskRead.model_validate(
-            service.update_task(store=store, task_id=task_id, changes=changes)
+            service.update_task(store=store, task_id=task.id, changes=changes)
         )
 
     return work.write(run)

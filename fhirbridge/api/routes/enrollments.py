@@ -3,7 +3,8 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 from fastapi.responses import JSONResponse
 
-from fhirbridge.api.access import CLINICAL, require_role, visible_patient
+from fhirbridge.api.access import CLINICAL, require_role, visible_patient, visible_record
+from fhirbridge.api.auth import Principal
 from fhirbridge.api.deps import Caller, Work
 from fhirbridge.api.schemas.enrollments import (
     ConsentRead,
@@ -13,6 +14,7 @@ from fhirbridge.api.schemas.enrollments import (
     EnrollmentUpdate,
 )
 from fhirbridge.api.schemas.problems import problems
+from fhirbridge.domain import Enrollment
 from fhirbridge.persistence import Store
 from fhirbridge.services import enrollment as service
 from fhirbridge.services.errors import FieldError, Rejected
@@ -20,9 +22,13 @@ from fhirbridge.services.errors import FieldError, Rejected
 router = APIRouter(prefix="/enrollments", tags=["enrollments"])
 
 
-def _read(store: Store, enrollment_id: str) -> EnrollmentRead:
-    found = service.get_enrollment(store=store, enrollment_id=enrollment_id)
-    return EnrollmentRead.of(found, service.consents_of(store=store, enrollment_id=found.id))
+def _enrollment(store: Store, caller: Principal, enrollment_id: str) -> Enrollment:
+    return visible_record(store, caller, "enrollment", enrollment_id, store.enrollments.get)
+
+
+def _read(store: Store, enrollment: Enrollment) -> EnrollmentRead:
+    consents = service.consents_of(store=store, enrollment_id=enrollment.id)
+    return EnrollmentRead.of(enrollment, consents)
 
 
 @router.post(
@@ -32,7 +38,9 @@ def _read(store: Store, enrollment_id: str) -> EnrollmentRead:
     responses=problems(403, 404, 422),
 )
 def create_enrollment(body: EnrollmentCreate, caller: Caller, work: Work) -> JSONResponse:
-    """Enroll a patient in a program together with their consent to it."""
+    """Enroll a patient in a program together with their consent to it. An active enrollment
+    must meet its program's prerequisites (``mappings/programs.yaml``), else 422 naming each
+    missing field."""
     require_role(caller, CLINICAL)
 
     def run(store: Store) -> EnrollmentRead:
@@ -58,7 +66,10 @@ def create_enrollment(body: EnrollmentCreate, caller: Caller, work: Work) -> JSO
             ),
         )
         enrollment, consent = service.enroll(
-            store=store, new=new, today=work.now().astimezone(work.tz).date()
+            store=store,
+            new=new,
+            today=work.now().astimezone(work.tz).date(),
+            prerequisites=work.mappings.programs,
         )
         return EnrollmentRead.of(enrollment, [consent])
 
@@ -69,34 +80,35 @@ def create_enrollment(body: EnrollmentCreate, caller: Caller, work: Work) -> JSO
 def get_enrollment(enrollment_id: str, caller: Caller, work: Work) -> EnrollmentRead:
     require_role(caller, CLINICAL)
 
-    def run(store: Store) -> EnrollmentRead:
-        found = _read(store, enrollment_id)
-        visible_patient(store, caller, found.patient_id)
-        return found
-
-    return work.read(run)
+    return work.read(lambda store: _read(store, _enrollment(store, caller, enrollment_id)))
 
 
-@router.patch("/{enrollment_id}", response_model=EnrollmentRead, responses=problems(403, 404))
+@router.patch(
+    "/{enrollment_id}", response_model=EnrollmentRead, responses=problems(403, 404, 409, 422)
+)
 def update_enrollment(
     enrollment_id: str, body: EnrollmentUpdate, caller: Caller, work: Work
 ) -> JSONResponse:
+    """Change an enrollment; one that is or becomes active must then meet its program's
+    prerequisites (422 naming each missing field)."""
     require_role(caller, CLINICAL)
 
     def run(store: Store) -> EnrollmentRead:
-        found = service.get_enrollment(store=store, enrollment_id=enrollment_id)
-        visible_patient(store, caller, found.patient_id)
-        service.update_enrollment(
+        found = _enrollment(store, caller, enrollment_id)
+        updated = service.update_enrollment(
             store=store,
-            enrollment_id=enrollment_id,
+            enrollment_id=found.id,
             changes=service.EnrollmentChanges(
                 status=body.status,
                 end=body.end,
                 risk_level=body.risk_level,
                 care_manager_id=body.care_manager_id,
+                billing_practitioner_id=body.billing_practitioner_id,
+                conditions=None if body.conditions is None else list(body.conditions),
             ),
+            prerequisites=work.mappings.programs,
         )
-        return _read(store, enrollment_id)
+        return _read(store, updated)
 
     return work.write(run)
 
@@ -104,7 +116,7 @@ def update_enrollment(
 @router.patch(
     "/{enrollment_id}/consents/{consent_id}",
     response_model=ConsentRead,
-    responses=problems(403, 404),
+    responses=problems(403, 404, 422),
 )
 def update_consent(
     enrollment_id: str, consent_id: str, body: ConsentUpdate, caller: Caller, work: Work
@@ -113,11 +125,10 @@ def update_consent(
     require_role(caller, CLINICAL)
 
     def run(store: Store) -> ConsentRead:
-        found = service.get_enrollment(store=store, enrollment_id=enrollment_id)
-        visible_patient(store, caller, found.patient_id)
+        found = _enrollment(store, caller, enrollment_id)
         consent = service.update_consent(
             store=store,
-            enrollment_id=enrollment_id,
+            enrollment_id=found.id,
             consent_id=consent_id,
             changes=service.ConsentChanges(status=body.status),
         )

@@ -5,10 +5,16 @@ from the database a page of patients at a time, so a response of any size uses f
 Admins see every team (or the one named); billing credentials their own team, or any named one
 when the credential has none. Resources that fail the profile rules are left out of the stream
 (``fhirbridge export`` on the command line lists them).
+
+Every parameter is checked, and the first page read, before the first byte is sent: until then
+any error is a problem document with its own status. An error after that cannot change the 200
+already sent, so the stream is broken off without its end (see ``api.boundary``): a client sees
+a failed read, never a complete-looking short export.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 from collections.abc import Iterator
@@ -18,10 +24,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
+from pydantic import AfterValidator, PlainValidator, StringConstraints
 
 from fhirbridge.api.access import require_role
 from fhirbridge.api.auth import Role
 from fhirbridge.api.deps import Caller, State
+from fhirbridge.api.schemas._base import EARLIEST, LATEST, checked_day, checked_line
 from fhirbridge.api.schemas.problems import problems
 from fhirbridge.bulk import EXPORT_TYPES, ExportSelection, RejectedResource, iter_export
 from fhirbridge.domain import Program
@@ -33,6 +41,25 @@ NDJSON = "application/fhir+ndjson"
 EXPORTING = frozenset({Role.ADMIN, Role.BILLING})
 
 ExportType = StrEnum("ExportType", {t: t for t in EXPORT_TYPES})  # type: ignore[misc]
+
+
+def _since(value: object) -> datetime:
+    # One parser for both forms, so an error names ``since`` rather than a union member.
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError("must be a date or a date-time (ISO 8601)") from None
+    else:
+        raise ValueError("must be a date or a date-time (ISO 8601)")
+    checked_day(parsed)  # before any conversion that could overflow
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+Since = Annotated[datetime, PlainValidator(_since, json_schema_input_type=datetime | date)]
+Team = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(checked_line)]
 
 
 @router.get(
@@ -47,31 +74,39 @@ def export_resources(
     caller: Caller,
     state: State,
     since: Annotated[
-        datetime | date | None,
-        Query(description="Only records changed at or after this date or date-time (UTC)"),
+        Since | None,
+        Query(
+            description="Only records changed at or after this date or date-time (UTC if no "
+            f"offset), from {EARLIEST.isoformat()} to {LATEST.isoformat()}"
+        ),
     ] = None,
     program: Annotated[Program | None, Query(description="Only patients in this program")] = None,
-    team: Annotated[str | None, Query(description="Admins and team-less billing only")] = None,
+    team: Annotated[Team | None, Query(description="Admins and team-less billing only")] = None,
 ) -> StreamingResponse:
     require_role(caller, EXPORTING)
     if caller.team is not None and not caller.has(Role.ADMIN) and team not in (None, caller.team):
         raise Rejected("export", [FieldError("team", "name a team you may see")])
     chosen_team = team if caller.team is None or caller.has(Role.ADMIN) else caller.team
     selection = ExportSelection(
-        since=_instant(since),
+        since=since,
         program=program,
         team=chosen_team,
         types=frozenset({str(resource_type)}),
     )
 
+    items = iter_export(
+        sessions=state.sessions,
+        mappings=state.mappings,
+        identifier_system=state.settings.identifier_system,
+        selection=selection,
+    )
+    # Read before answering, so a failing first page is a problem document, not a broken 200.
+    first = next(items, None)
+    items = itertools.chain(() if first is None else (first,), items)
+
     def lines() -> Iterator[bytes]:
         left_out = 0
-        for item in iter_export(
-            sessions=state.sessions,
-            mappings=state.mappings,
-            identifier_system=state.settings.identifier_system,
-            selection=selection,
-        ):
+        for item in items:
             if isinstance(item, RejectedResource):
                 left_out += 1
                 continue
@@ -82,9 +117,3 @@ def export_resources(
             )
 
     return StreamingResponse(lines(), media_type=NDJSON)
-
-
-def _instant(value: datetime | date | None) -> datetime | None:
-    if value is None or isinstance(value, datetime):
-        return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
-    return datetime(value.year, value.month, value.day, tzinfo=UTC)

@@ -14,12 +14,11 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from fhirbridge.api.access import CLINICAL, require_role, visible_patient
+from fhirbridge.api.access import CLINICAL, require_role, visible_record
 from fhirbridge.api.deps import Caller, Work
 from fhirbridge.api.schemas.problems import problems
 from fhirbridge.mapping.context import MappingContext
 from fhirbridge.persistence import EntityKind, Store, SyncTarget
-from fhirbridge.services.errors import NotFound
 from fhirbridge.sync.references import LinkReferences, UnresolvedReference
 
 router = APIRouter(prefix="/fhir-view", tags=["fhir views"])
@@ -42,6 +41,15 @@ _CONCEPT = {
     ViewKind.GOALS: "goal",
     ViewKind.CARE_TASKS: "care_task",
     ViewKind.TIME_ENTRIES: "time_entry",
+}
+# What a record's "not found" calls it: the words the record's own routes use.
+_KIND = {
+    ViewKind.ENROLLMENTS: "enrollment",
+    ViewKind.CONSENTS: "consent",
+    ViewKind.CARE_PLANS: "care plan",
+    ViewKind.GOALS: "goal",
+    ViewKind.CARE_TASKS: "care task",
+    ViewKind.TIME_ENTRIES: "time entry",
 }
 
 
@@ -74,13 +82,8 @@ def fhir_view(kind: ViewKind, record_id: str, caller: Caller, work: Work) -> JSO
     mapping = work.mappings.get(concept, resource_type)
 
     def run(store: Store) -> dict[str, Any]:
-        record = store.repository(EntityKind(concept)).get(record_id)
-        if record is None:
-            raise NotFound(concept.replace("_", " "), record_id)
-        try:
-            visible_patient(store, caller, getattr(record, "patient_id", None))
-        except NotFound as error:
-            raise NotFound(concept.replace("_", " "), record_id) from error
+        repository = store.repository(EntityKind(concept))
+        record = visible_record(store, caller, _KIND[kind], record_id, repository.get)
         link = store.fhir_links.get(SyncTarget(EntityKind(concept), record_id, resource_type))
         context = MappingContext(
             identifier_system=work.identifier_system,

@@ -10,6 +10,9 @@ through ``apply_notification``: each focus is applied with the pull's rules (id-
 are read from the server first, with the app's FHIR client). A focus on another server is never
 followed. When the FHIR server cannot be read, the answer is 502, so the sender retries; a
 missed notification is caught by the next pull anyway.
+
+Whatever the body holds, the answer is a 4xx problem, never a 500: not JSON, nested too deeply
+or holding control characters (400), larger than ``api.boundary.MAX_BODY_BYTES`` (413).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from fhirbridge.config import Settings
 from fhirbridge.fhir import FhirClient, FhirError
 from fhirbridge.services.errors import FieldError
 from fhirbridge.sync.notifications import (
+    MAX_DEPTH,
     MalformedNotification,
     NotificationType,
     apply_notification,
@@ -156,7 +160,7 @@ def _check_media_type(content_type: str | None) -> None:
             415,
             "unsupported-media-type",
             "Unsupported media type",
-            f"expected application/fhir+json, got {media_type or 'nothing'}",
+            "expected application/fhir+json",
         )
 
 
@@ -165,6 +169,12 @@ def _json(body: bytes) -> Any:
         return json.loads(body)
     except ValueError as error:
         raise _malformed("the body is not JSON", FieldError("body", "not JSON")) from error
+    except RecursionError as error:
+        # Nesting deep enough to exhaust the parser's stack is no notification either.
+        raise _malformed(
+            f"the body is nested deeper than {MAX_DEPTH} levels",
+            FieldError("body", "nested too deeply"),
+        ) from error
 
 
 def _malformed(detail: str, error: FieldError) -> Problem:

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 from fastapi.responses import JSONResponse
 
-from fhirbridge.api.access import CLINICAL, require_role, visible_patient
+from fhirbridge.api.access import CLINICAL, require_role, visible_patient, visible_record
 from fhirbridge.api.auth import Principal, Role
 from fhirbridge.api.deps import Caller, Work
 from fhirbridge.api.problems import Forbidden
@@ -16,19 +16,14 @@ from fhirbridge.api.schemas.referrals import CodeIn, ReferralCreate, ReferralRea
 from fhirbridge.domain import Code, Referral, TaskStatus
 from fhirbridge.persistence import Store
 from fhirbridge.services import referral as service
-from fhirbridge.services.errors import FieldError, NotFound, Rejected
+from fhirbridge.services.errors import FieldError, Rejected
 
 router = APIRouter(prefix="/referrals", tags=["referrals"])
 CREATED = status.HTTP_201_CREATED
 
 
 def _visible_referral(store: Store, caller: Principal, referral_id: str) -> Referral:
-    referral = service.get_referral(store=store, referral_id=referral_id)
-    try:
-        visible_patient(store, caller, referral.patient_id)
-    except NotFound as error:
-        raise NotFound("referral", referral_id) from error
-    return referral
+    return visible_record(store, caller, "referral", referral_id, store.referrals.get)
 
 
 def _requester(caller: Principal, requester_id: str | None) -> str:
@@ -55,18 +50,13 @@ def create_referral(body: ReferralCreate, caller: Caller, work: Work) -> JSONRes
 
     def run(store: Store) -> ReferralRead:
         visible_patient(store, caller, body.patient_id)
-        requester_id = _requester(caller, body.requester_id)
-        member = store.care_team.get(requester_id)
-        patient = store.patients.require(body.patient_id)
-        if member is not None and member.team != patient.team:
-            raise Rejected("referral", [FieldError("requester_id", "not of the patient's team")])
         referral = service.create_referral(
             store=store,
             new=service.NewReferral(
                 patient_id=body.patient_id,
                 kind=body.kind,
                 service=Code(body.service.system, body.service.code, body.service.display),
-                requester_id=requester_id,
+                requester_id=_requester(caller, body.requester_id),
                 authored_on=work.now(),
                 reason=body.reason,
                 reason_code=_code(body.reason_code),

@@ -13,9 +13,10 @@ from fhirbridge.api.auth import Principal, Role
 from fhirbridge.api.deps import Caller, Work
 from fhirbridge.api.schemas.problems import problems
 from fhirbridge.api.schemas.time_entries import MinutesRead
-from fhirbridge.billing import load_rule_year
-from fhirbridge.billing.aggregate import summarize_minutes
+from fhirbridge.billing import RuleYear, RuleYearMissing, load_rule_year
+from fhirbridge.billing.period import parse_month
 from fhirbridge.billing.report import Report, write_csv, write_json
+from fhirbridge.billing.rollup import COUNTING_STATUSES
 from fhirbridge.domain import Program
 from fhirbridge.persistence import Store
 from fhirbridge.services.billing import monthly_report
@@ -35,9 +36,20 @@ def _team_of(caller: Principal, team: str | None) -> str:
 Month = Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2026-10"])]
 
 
-def _month(text: str) -> tuple[int, int]:
-    year, number = (int(part) for part in text.split("-"))
-    return year, number
+def billing_month(text: str) -> tuple[int, int]:
+    """The ``month`` query parameter as (year, month); 422 naming ``month`` when out of range."""
+    try:
+        return parse_month(text)
+    except ValueError as error:
+        raise Rejected("month", [FieldError("month", str(error))]) from None
+
+
+def rules_of(year: int) -> RuleYear:
+    """The billing rules of ``year``; 422 naming the missing file and how to create it."""
+    try:
+        return load_rule_year(year)
+    except RuleYearMissing as missing:
+        raise Rejected("month", [FieldError("month", missing.reason)]) from None
 
 
 @router.get("/minutes", responses=problems(403, 422))
@@ -48,11 +60,12 @@ def monthly_minutes(
     team: the caller's own, or any named one for admins and team-less billing credentials.
     Aggregated in SQL, like the billing roll-up it feeds."""
     chosen = _team_of(caller, team)
+    wanted = billing_month(month)
 
     def run(store: Store) -> list[MinutesRead]:
         patients = [p.id for p in store.patients.list_for_team(chosen)]
-        groups = summarize_minutes(
-            store.session, month=_month(month), tz=work.tz, patient_ids=patients
+        groups = store.month_minutes.groups(
+            month=wanted, tz=work.tz, counting=COUNTING_STATUSES, patient_ids=patients
         )
         minutes: Counter[tuple[str, Program]] = Counter()
         entries: Counter[tuple[str, Program]] = Counter()
@@ -84,17 +97,19 @@ def billing_report(
     format: Annotated[Literal["json", "csv"], Query()] = "json",
 ) -> Response:
     """The month-end billing report of one team: per patient and program, the codes and units
-    earned (with the time entries counted) and the codes not earned, with the reason."""
+    earned (with the time entries counted) and the codes not earned, with the reason; then the
+    time entries set aside (counting for nothing), each with the reason."""
     chosen = _team_of(caller, team)
-    year, number = _month(month)
+    year, number = billing_month(month)
+    rules = rules_of(year)
 
     def run(store: Store) -> Report:
         patients = [p.id for p in store.patients.list_for_team(chosen)]
         return monthly_report(
-            session=store.session,
+            store,
             month=(year, number),
             tz=work.tz,
-            rules=load_rule_year(year),
+            rules=rules,
             patient_ids=patients,
         )
 

@@ -47,23 +47,15 @@ def _visible_entry(store: Store, caller: Caller, entry_id: str) -> TimeEntry:
 )
 def create_time_entry(body: TimeEntryCreate, caller: Caller, work: Work) -> JSONResponse:
     """Record a finished entry. Every rule of ``services.timetracking`` is checked; a breach
-    answers 422 naming the field and writes nothing."""
+    answers 422 naming the field and writes nothing, time the staff member already recorded
+    answers 409 naming the entry holding it."""
     require_role(caller, CLINICAL)
 
     def run(store: Store) -> TimeEntryRead:
         visible_patient(store, caller, body.patient_id)
         new = timetracking.NewTimeEntry(
-            patient_id=body.patient_id,
-            program=body.program,
-            enrollment_id=body.enrollment_id,
+            **body.model_dump(exclude={"staff_id"}),
             staff_id=acting_staff(store, caller, body.staff_id),
-            activity=body.activity,
-            mode=body.mode,
-            start=body.start,
-            end=body.end,
-            minutes=body.minutes,
-            interactive=body.interactive,
-            notes=body.notes,
         )
         entry = timetracking.record_entry(
             store=store, new=new, actor=caller.id, now=work.now(), tz=work.tz
@@ -90,19 +82,10 @@ def update_time_entry(
 
     def run(store: Store) -> TimeEntryRead:
         check_may_change_entry(caller, _visible_entry(store, caller, entry_id))
-        changes = timetracking.TimeEntryChanges(
-            activity=body.activity,
-            mode=body.mode,
-            start=body.start,
-            end=body.end,
-            minutes=body.minutes,
-            interactive=body.interactive,
-            notes=body.notes,
-        )
         edited = timetracking.edit_entry(
             store=store,
             entry_id=entry_id,
-            changes=changes,
+            changes=timetracking.TimeEntryChanges(**body.model_dump()),
             actor=caller.id,
             now=work.now(),
             tz=work.tz,

@@ -30,14 +30,8 @@ def start_timer(body: TimerCreate, caller: Caller, work: Work) -> JSONResponse:
     def run(store: Store) -> TimeEntryRead:
         visible_patient(store, caller, body.patient_id)
         start = timetracking.TimerStart(
-            patient_id=body.patient_id,
-            program=body.program,
-            enrollment_id=body.enrollment_id,
+            **body.model_dump(exclude={"staff_id"}),
             staff_id=acting_staff(store, caller, body.staff_id),
-            activity=body.activity,
-            mode=body.mode,
-            interactive=body.interactive,
-            notes=body.notes,
         )
         entry = timetracking.start_timer(
             store=store, start=start, actor=caller.id, now=work.now(), tz=work.tz
@@ -64,7 +58,9 @@ def get_running_timer(staff_id: str, caller: Caller, work: Work) -> TimeEntryRea
     return work.read(run)
 
 
-@router.post("/{staff_id}/stop", response_model=TimeEntryRead, responses=problems(403, 404, 422))
+@router.post(
+    "/{staff_id}/stop", response_model=TimeEntryRead, responses=problems(403, 404, 409, 422)
+)
 def stop_timer(
     staff_id: str, caller: Caller, work: Work, body: TimerStop | None = None
 ) -> JSONResponse:

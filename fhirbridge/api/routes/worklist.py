@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -12,24 +11,12 @@ from fhirbridge.api.auth import Principal, Role
 from fhirbridge.api.deps import Caller, State, Work
 from fhirbridge.api.problems import Forbidden
 from fhirbridge.api.schemas.problems import problems
-from fhirbridge.api.schemas.worklist import WorkItemRead, WorklistRead
-from fhirbridge.billing import load_rule_year
-from fhirbridge.billing.errors import RuleFileError
-from fhirbridge.billing.rules import RuleYear
+from fhirbridge.api.schemas.worklist import WorklistRead
 from fhirbridge.persistence import Store
 from fhirbridge.services import worklist as service
 from fhirbridge.services.errors import FieldError, NotFound, Rejected
 
 router = APIRouter(prefix="/worklist", tags=["worklist"])
-
-
-@lru_cache(maxsize=4)
-def _rule_year(year: int) -> RuleYear | None:
-    # Rule files are read-only data; parsing and checking one per request would dominate.
-    try:
-        return load_rule_year(year)
-    except RuleFileError:
-        return None
 
 
 def _whose(caller: Principal, staff_id: str | None) -> str:
@@ -72,17 +59,10 @@ def get_worklist(
             now=now,
             tz=work.tz,
             policy=policy,
-            rules=_rule_year(now.astimezone(work.tz).year),
+            rules=service.threshold_rules(now.astimezone(work.tz).year),
             page=page,
             page_size=page_size,
         )
-        return WorklistRead(
-            staff_id=found.staff_id,
-            generated_at=found.generated_at,
-            page=found.page,
-            page_size=found.page_size,
-            total=found.total,
-            items=[WorkItemRead.model_validate(item) for item in found.items],
-        )
+        return WorklistRead.model_validate(found)
 
     return work.read(run)

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated
 
 from pydantic import Field
 
-from fhirbridge.api.schemas._base import Id, Incoming, Outgoing
+from fhirbridge.api.schemas._base import Day, Id, Incoming, OptionalId, Outgoing, Text, Title
 from fhirbridge.domain import (
     AchievementStatus,
     CarePlanStatus,
@@ -17,27 +16,27 @@ from fhirbridge.domain import (
     TaskStatus,
 )
 
-OptionalId = Annotated[str | None, Field(max_length=64)]
+MAX_LISTED = 100  # goals one plan lists: far above any real plan, far below a flood
 
 
 class CarePlanCreate(Incoming):
-    patient_id: Annotated[str, Id]
+    patient_id: Id
     status: CarePlanStatus = CarePlanStatus.DRAFT
-    title: Annotated[str | None, Field(max_length=500)] = None
-    narrative: Annotated[str | None, Field(max_length=20_000)] = None
+    title: Title | None = None
+    narrative: Text | None = None
     enrollment_id: OptionalId = None
     author_id: OptionalId = None
-    start: date | None = None
-    end: date | None = None
-    goal_ids: list[Annotated[str, Id]] = Field(default_factory=list)
+    start: Day | None = None
+    end: Day | None = None
+    goal_ids: list[Id] = Field(default_factory=list, max_length=MAX_LISTED)
 
 
 class CarePlanUpdate(Incoming):
     status: CarePlanStatus | None = None
-    title: Annotated[str | None, Field(max_length=500)] = None
-    narrative: Annotated[str | None, Field(max_length=20_000)] = None
-    end: date | None = None
-    goal_ids: list[Annotated[str, Id]] | None = None
+    title: Title | None = None
+    narrative: Text | None = None
+    end: Day | None = None
+    goal_ids: list[Id] | None = Field(default=None, max_length=MAX_LISTED)
 
 
 class CarePlanRead(Outgoing):
@@ -55,18 +54,18 @@ class CarePlanRead(Outgoing):
 
 
 class GoalCreate(Incoming):
-    patient_id: Annotated[str, Id]
-    description: Annotated[str, Field(min_length=1, max_length=2000)]
+    patient_id: Id
+    description: Text
     lifecycle_status: GoalLifecycle = GoalLifecycle.PROPOSED
     achievement_status: AchievementStatus | None = None
-    start: date | None = None
+    start: Day | None = None
     expressed_by: OptionalId = None
 
 
 class GoalUpdate(Incoming):
     lifecycle_status: GoalLifecycle | None = None
     achievement_status: AchievementStatus | None = None
-    description: Annotated[str | None, Field(min_length=1, max_length=2000)] = None
+    description: Text | None = None
 
 
 class GoalRead(Outgoing):
@@ -80,24 +79,24 @@ class GoalRead(Outgoing):
 
 
 class CareTaskCreate(Incoming):
-    patient_id: Annotated[str, Id]
+    patient_id: Id
     kind: CareTaskKind
     status: TaskStatus = TaskStatus.REQUESTED
-    description: Annotated[str | None, Field(max_length=2000)] = None
+    description: Text | None = None
     priority: TaskPriority | None = None
     owner_id: OptionalId = None
-    due_start: date | None = None
-    due_end: date | None = None
+    due_start: Day | None = None
+    due_end: Day | None = None
     care_plan_id: OptionalId = None
 
 
 class CareTaskUpdate(Incoming):
     status: TaskStatus | None = None
-    status_reason: Annotated[str | None, Field(max_length=2000)] = None
-    description: Annotated[str | None, Field(max_length=2000)] = None
+    status_reason: Text | None = None
+    description: Text | None = None
     priority: TaskPriority | None = None
     owner_id: OptionalId = None
-    due_end: date | None = None
+    due_end: Day | None = None
 
 
 class CareTaskRead(Outgoing):

@@ -1,11 +1,10 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
 
 from pydantic import Field
 
-from fhirbridge.api.schemas._base import Id, Incoming, Outgoing
+from fhirbridge.api.schemas._base import Day, Id, Incoming, Name, OptionalId, Outgoing
 from fhirbridge.domain import (
     ConsentMethod,
     ConsentStatus,
@@ -16,11 +15,13 @@ from fhirbridge.domain import (
     RiskLevel,
 )
 
+MAX_CONDITIONS = 100  # far above any real problem list, far below a flood
+
 
 class ConsentCreate(Incoming):
-    given_on: date
+    given_on: Day
     method: ConsentMethod
-    recorded_by_id: Annotated[str | None, Field(max_length=64)] = None  # default: the caller
+    recorded_by_id: OptionalId = None  # default: the caller
     status: ConsentStatus = ConsentStatus.ACTIVE
 
 
@@ -39,23 +40,27 @@ class ConsentRead(Outgoing):
 
 
 class EnrollmentCreate(Incoming):
-    patient_id: Annotated[str, Id]
+    patient_id: Id
     program: Program
-    start: date
+    start: Day
     consent: ConsentCreate
     status: EnrollmentStatus = EnrollmentStatus.ACTIVE
-    end: date | None = None
+    end: Day | None = None
     risk_level: RiskLevel | None = None
-    care_manager_id: Annotated[str | None, Field(max_length=64)] = None
-    billing_practitioner_id: Annotated[str | None, Field(max_length=64)] = None
-    conditions: list[Annotated[str, Field(max_length=255)]] = Field(default_factory=list)
+    care_manager_id: OptionalId = None
+    billing_practitioner_id: OptionalId = None
+    # EHR references such as "Condition/1"
+    conditions: list[Name] = Field(default_factory=list, max_length=MAX_CONDITIONS)
 
 
 class EnrollmentUpdate(Incoming):
     status: EnrollmentStatus | None = None
-    end: date | None = None
+    end: Day | None = None
     risk_level: RiskLevel | None = None
-    care_manager_id: Annotated[str | None, Field(max_length=64)] = None
+    care_manager_id: OptionalId = None
+    # What a planned enrollment may still lack, to be given before it becomes active.
+    billing_practitioner_id: OptionalId = None
+    conditions: list[Name] | None = Field(default=None, max_length=MAX_CONDITIONS)
 
 
 class EnrollmentRead(Outgoing):

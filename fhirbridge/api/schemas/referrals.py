@@ -5,21 +5,32 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
-from fhirbridge.api.schemas._base import Id, Incoming, Outgoing
+from fhirbridge.api.schemas._base import (
+    Code,
+    Id,
+    Incoming,
+    Name,
+    OptionalId,
+    Outgoing,
+    Text,
+)
 from fhirbridge.domain import ReferralKind, ReferralStatus, TaskPriority, TaskStatus
 
-OptionalId = Annotated[str | None, Field(max_length=64)]
-Text = Annotated[str, Field(min_length=1, max_length=2000)]
+MAX_CATEGORIES = 20  # the SDOH category code system has fewer
+# The pattern leaves no room for control characters.
+PerformerReference = Annotated[
+    str, StringConstraints(pattern=r"^Organization/[A-Za-z0-9\-.]{1,64}$")
+]
 
 
 class CodeIn(Incoming):
     """A code; ``system`` is a code-system alias of mappings/codesystems.yaml."""
 
-    system: Annotated[str, Field(min_length=1, max_length=64)]
-    code: Annotated[str, Field(min_length=1, max_length=64)]
-    display: Annotated[str | None, Field(max_length=255)] = None
+    system: Code
+    code: Code
+    display: Name | None = None
 
 
 class CodeRead(Outgoing):
@@ -29,21 +40,20 @@ class CodeRead(Outgoing):
 
 
 class ReferralCreate(Incoming):
-    patient_id: Annotated[str, Id]
+    patient_id: Id
     kind: ReferralKind
     service: CodeIn = Field(description="what is requested (snomed, loinc or sdohcc)")
-    categories: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+    categories: list[Code] = Field(
         default_factory=list,
+        max_length=MAX_CATEGORIES,
         description="SDOH categories (sdohcc codes such as food-insecurity); "
         "at least one for a social-need referral",
     )
-    reason: Annotated[str | None, Field(min_length=1, max_length=2000)] = None
+    reason: Text | None = None
     reason_code: CodeIn | None = None
     priority: TaskPriority | None = None
-    performer_reference: Annotated[
-        str | None, Field(pattern=r"^Organization/[A-Za-z0-9\-.]{1,64}$")
-    ] = None
-    performer_display: Annotated[str | None, Field(max_length=255)] = None
+    performer_reference: PerformerReference | None = None
+    performer_display: Name | None = None
     goal_id: OptionalId = None
     consent_id: OptionalId = None
     care_plan_id: OptionalId = None

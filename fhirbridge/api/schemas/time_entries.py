@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import AwareDatetime, Field
-
-from fhirbridge.api.schemas._base import Id, Incoming, Outgoing
+from fhirbridge.api.schemas._base import Id, Incoming, Instant, OptionalId, Outgoing, Text
 from fhirbridge.domain import (
     ContactMode,
     Program,
@@ -16,19 +14,18 @@ from fhirbridge.domain import (
     TimeEntryStatus,
 )
 
-OptionalId = Annotated[str | None, Field(max_length=64)]
-Notes = Annotated[str | None, Field(max_length=4000)]
+Notes = Text | None
 
 
 class TimeEntryCreate(Incoming):
-    patient_id: Annotated[str, Id]
+    patient_id: Id
     program: Program
     enrollment_id: OptionalId = None  # found from the program when left out
     staff_id: OptionalId = None  # default: the caller
     activity: TimeEntryActivity
     mode: ContactMode
-    start: AwareDatetime
-    end: AwareDatetime
+    start: Instant
+    end: Instant
     minutes: int | None = None  # default: the minutes from start to end
     interactive: bool | None = None
     notes: Notes = None
@@ -37,8 +34,8 @@ class TimeEntryCreate(Incoming):
 class TimeEntryUpdate(Incoming):
     activity: TimeEntryActivity | None = None
     mode: ContactMode | None = None
-    start: AwareDatetime | None = None
-    end: AwareDatetime | None = None
+    start: Instant | None = None
+    end: Instant | None = None
     minutes: int | None = None
     interactive: bool | None = None
     notes: Notes = None
@@ -62,7 +59,7 @@ class TimeEntryRead(Outgoing):
 
 
 class TimerCreate(Incoming):
-    patient_id: Annotated[str, Id]
+    patient_id: Id
     program: Program
     enrollment_id: OptionalId = None
     staff_id: OptionalId = None  # default: the caller

@@ -32,6 +32,10 @@ class WorklistRead(Outgoing):
     page_size: int
     total: int
     items: list[WorkItemRead]
+    # The billing rule year the billing-threshold items use (null: none, so none are listed);
+    # on January 1, before the new year's rule file exists, the previous year's.
+    rules_year: int | None
+    notes: list[str]  # e.g. that an earlier year's billing rules stand in
 
 
 __all__ = ["WorkItemRead", "WorklistRead"]

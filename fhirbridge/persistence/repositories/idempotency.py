@@ -4,13 +4,30 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
+from fhirbridge.persistence.repositories._locks import lock_name
 from fhirbridge.persistence.repositories.outbox import Clock, utc_now
 from fhirbridge.persistence.tables import IdempotencyRecordRow
+
+# Core, not ORM rows: the lookup and the insert are on every keyed POST's path.
+_TABLE = cast(Table, IdempotencyRecordRow.__table__)
+_COLUMNS = tuple(
+    _TABLE.c[name]
+    for name in (
+        "principal",
+        "idempotency_key",
+        "method",
+        "path",
+        "request_hash",
+        "status_code",
+        "response_body",
+        "created_at",
+    )
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,32 +42,36 @@ class IdempotencyRecord:
     created_at: datetime
 
 
-def _to_record(row: IdempotencyRecordRow) -> IdempotencyRecord:
-    return IdempotencyRecord(
-        principal=row.principal,
-        key=row.idempotency_key,
-        method=row.method,
-        path=row.path,
-        request_hash=row.request_hash,
-        status_code=row.status_code,
-        response_body=row.response_body,
-        created_at=row.created_at,
-    )
-
-
 class IdempotencyRecords:
     def __init__(self, session: Session, *, clock: Clock = utc_now) -> None:
         self._session = session
         self._clock = clock
 
+    def lock(self, *, principal: str, key: str) -> None:
+        """Hold the key until the transaction ends; concurrent requests with it wait. Take it
+        before ``find``: a retry arriving while the first request runs then gets the stored
+        answer instead of running the request again."""
+        lock_name(self._session, "idempotency-key", principal, key)
+
     def find(self, *, principal: str, key: str) -> IdempotencyRecord | None:
-        row = self._session.scalars(
-            select(IdempotencyRecordRow).where(
-                IdempotencyRecordRow.principal == principal,
-                IdempotencyRecordRow.idempotency_key == key,
+        # Columns, not an ORM row: every POST with a key asks.
+        found = self._session.execute(
+            select(*_COLUMNS).where(
+                _TABLE.c.principal == principal, _TABLE.c.idempotency_key == key
             )
         ).first()
-        return None if row is None else _to_record(row)
+        if found is None:
+            return None
+        return IdempotencyRecord(
+            principal=found.principal,
+            key=found.idempotency_key,
+            method=found.method,
+            path=found.path,
+            request_hash=found.request_hash,
+            status_code=found.status_code,
+            response_body=found.response_body,
+            created_at=found.created_at,
+        )
 
     def remember(
         self,
@@ -65,16 +86,16 @@ class IdempotencyRecords:
     ) -> None:
         """Store the outcome; a concurrent request that stored one first makes the flush fail
         on the (principal, key) unique constraint, and its unit of work rolls back."""
-        self._session.add(
-            IdempotencyRecordRow(
-                principal=principal,
-                idempotency_key=key,
-                method=method,
-                path=path,
-                request_hash=request_hash,
-                status_code=status_code,
-                response_body=response_body,
-                created_at=self._clock(),
-            )
+        self._session.execute(
+            insert(_TABLE),
+            {
+                "principal": principal,
+                "idempotency_key": key,
+                "method": method,
+                "path": path,
+                "request_hash": request_hash,
+                "status_code": status_code,
+                "response_body": response_body,
+                "created_at": self._clock(),
+            },
         )
-        self._session.flush()

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, or_, select, text, update
+from sqlalchemy import Row, Table, bindparam, func, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import Executable
 
 from fhirbridge.persistence.errors import OutboxEntryNotFound, OutboxStateError
 from fhirbridge.persistence.records import (
@@ -25,8 +27,7 @@ from fhirbridge.persistence.records import (
     OutboxState,
     SyncTarget,
 )
-from fhirbridge.persistence.repositories._upsert import insert_on_conflict
-from fhirbridge.persistence.tables import PENDING_ONLY, OutboxRow
+from fhirbridge.persistence.tables import PENDING_ONLY, OutboxRow, UtcDateTime
 
 Clock = Callable[[], datetime]
 
@@ -58,7 +59,7 @@ def _waited_names(error: str) -> list[str]:
     return names.split(", ") if found else []
 
 
-def _to_record(row: OutboxRow) -> OutboxEntry:
+def _to_record(row: OutboxRow | Row[Any]) -> OutboxEntry:
     return OutboxEntry(
         id=row.id,
         entity_kind=EntityKind(row.entity_kind),
@@ -75,6 +76,41 @@ def _to_record(row: OutboxRow) -> OutboxEntry:
         last_error=row.last_error,
         last_outcome=row.last_outcome,
     )
+
+
+# Every saved record runs this statement: it is built once per backend, as building it (the
+# EXCLUDED alias above all) costs more than running it. Core, so no ORM bulk-insert machinery.
+_COALESCING_INSERTS: dict[str, Executable] = {}
+
+
+def _coalescing_insert(dialect: str) -> Executable:
+    table = cast(Table, OutboxRow.__table__)
+    if dialect == "postgresql":
+        statement: postgresql.Insert | sqlite.Insert = postgresql.insert(table)
+    elif dialect == "sqlite":
+        statement = sqlite.insert(table)
+    else:
+        raise ValueError(f"no upsert for database backend {dialect!r}")
+    now = bindparam("now", type_=UtcDateTime())
+    statement = statement.values(
+        entity_kind=bindparam("entity_kind"),
+        local_id=bindparam("local_id"),
+        resource_type=bindparam("resource_type"),
+        operation=bindparam("operation"),
+        state=_PENDING,
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+        updated_at=now,
+    )
+    coalescing = statement.on_conflict_do_update(
+        index_elements=list(_TARGET),
+        # Spelled as the index's own predicate so PostgreSQL can infer the index.
+        index_where=text(PENDING_ONLY),
+        set_={"operation": statement.excluded.operation, "updated_at": now},
+    ).returning(table.c.id)
+    _COALESCING_INSERTS[dialect] = coalescing
+    return coalescing
 
 
 class Outbox:
@@ -95,24 +131,18 @@ class Outbox:
         operation wins, and a retry delay already set on it is kept.
         """
         now = now or self._clock()
-        statement = insert_on_conflict(self._session, OutboxRow).values(
-            entity_kind=target.entity_kind.value,
-            local_id=target.local_id,
-            resource_type=target.resource_type,
-            operation=operation.value,
-            state=_PENDING,
-            attempts=0,
-            next_attempt_at=now,
-            created_at=now,
-            updated_at=now,
-        )
-        coalescing = statement.on_conflict_do_update(
-            index_elements=list(_TARGET),
-            # Spelled as the index's own predicate so PostgreSQL can infer the index.
-            index_where=text(PENDING_ONLY),
-            set_={"operation": statement.excluded.operation, "updated_at": now},
-        ).returning(OutboxRow.id)
-        entry_id: int = self._session.execute(coalescing).scalar_one()
+        dialect = self._session.get_bind().dialect.name
+        statement = _COALESCING_INSERTS.get(dialect)
+        if statement is None:
+            statement = _coalescing_insert(dialect)
+        values = {
+            "entity_kind": target.entity_kind.value,
+            "local_id": target.local_id,
+            "resource_type": target.resource_type,
+            "operation": operation.value,
+            "now": now,
+        }
+        entry_id: int = self._session.execute(statement, values).scalar_one()
         return entry_id
 
     def claim(
@@ -148,10 +178,12 @@ class Outbox:
                 attempts=OutboxRow.attempts + 1,
                 updated_at=now,
             )
-            .returning(OutboxRow)
-            .execution_options(synchronize_session=False, populate_existing=True)
+            # Columns, not ORM rows: a claimed batch is read once, and loading hundreds of
+            # entities into the session cost more than the claim itself.
+            .returning(*OutboxRow.__table__.columns)
+            .execution_options(synchronize_session=False)
         )
-        rows = self._session.scalars(statement).all()
+        rows = self._session.execute(statement).all()
         entries = [_to_record(row) for row in rows]
         return sorted(entries, key=lambda entry: (entry.next_attempt_at, entry.id))
 
@@ -355,25 +387,30 @@ class Outbox:
         """Make entries deferred for any of ``pushed`` due now; returns how many."""
         now = now or self._clock()
         wanted = {f"{t.entity_kind.value}/{t.local_id}" for t in pushed}
-        woken = 0
-        ordered = sorted(wanted)
-        for start in range(0, len(ordered), 50):
-            names = ordered[start : start + 50]
-            rows = self._session.scalars(
-                select(OutboxRow).where(
-                    OutboxRow.state == _PENDING,
-                    OutboxRow.next_attempt_at > now,
-                    OutboxRow.last_error.like(f"{_WAITING} %"),
-                    or_(*(OutboxRow.last_error.contains(name) for name in names)),
-                )
-            ).all()
-            for row in rows:
-                waited = set(_waited_names(row.last_error or ""))
-                if waited & wanted:
-                    row.next_attempt_at = now
-                    woken += 1
-        self._session.flush()
-        return woken
+        if not wanted:
+            return 0
+        # One read of the deferred entries, matched here: a LIKE per pushed record cost every
+        # push batch a query per 50 records, each reading the deferred entries again.
+        deferred = self._session.execute(
+            select(OutboxRow.id, OutboxRow.last_error).where(
+                OutboxRow.state == _PENDING,
+                OutboxRow.next_attempt_at > now,
+                OutboxRow.last_error.like(f"{_WAITING} %"),
+            )
+        )
+        due = [
+            entry_id
+            for entry_id, error in deferred
+            if wanted.intersection(_waited_names(error or ""))
+        ]
+        for start in range(0, len(due), 500):
+            self._session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id.in_(due[start : start + 500]))
+                .values(next_attempt_at=now)
+                .execution_options(synchronize_session="evaluate")
+            )
+        return len(due)
 
     def next_due(self) -> datetime | None:
         """When the soonest pending entry becomes due (None when nothing is pending)."""

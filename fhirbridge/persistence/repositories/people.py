@@ -46,6 +46,10 @@ class PatientLinks(Repository[PatientLink, PatientLinkRow]):
             select(PatientLinkRow).where(PatientLinkRow.team == team).order_by(PatientLinkRow.id)
         )
 
+    def list_all(self) -> list[PatientLink]:
+        """Every team's patients, by team then id."""
+        return self._list(select(PatientLinkRow).order_by(PatientLinkRow.team, PatientLinkRow.id))
+
 
 class CareTeam(Repository[CareTeamMember, CareTeamMemberRow]):
     def __init__(self, session: Session) -> None:
@@ -82,4 +86,12 @@ class CareTeam(Repository[CareTeamMember, CareTeamMemberRow]):
             select(CareTeamMemberRow)
             .where(CareTeamMemberRow.team == team)
             .order_by(CareTeamMemberRow.name, CareTeamMemberRow.id)
+        )
+
+    def list_all(self) -> list[CareTeamMember]:
+        """Every team's members, by team then name."""
+        return self._list(
+            select(CareTeamMemberRow).order_by(
+                CareTeamMemberRow.team, CareTeamMemberRow.name, CareTeamMemberRow.id
+            )
         )

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from fhirbridge.domain import (
@@ -16,15 +17,72 @@ from fhirbridge.domain import (
     TimeEntryActivity,
     TimeEntryStatus,
 )
+from fhirbridge.persistence.errors import ConstraintViolation, RecordExists
 from fhirbridge.persistence.records import EntityKind
-from fhirbridge.persistence.repositories._base import Repository
+from fhirbridge.persistence.repositories._base import Repository, constraint_name
+from fhirbridge.persistence.repositories._locks import lock_name
 from fhirbridge.persistence.repositories._values import enum_member, enum_value
 from fhirbridge.persistence.tables import TimeEntryRow
+
+_TABLE = cast(Table, TimeEntryRow.__table__)
+_ENTERED_IN_ERROR = TimeEntryStatus.ENTERED_IN_ERROR.value
+# How each backend names a clash on the primary key (see repositories._base.constraint_name).
+_PRIMARY_KEY = frozenset({"pk_time_entries", "UNIQUE constraint failed: time_entries.id"})
 
 
 class TimeEntries(Repository[TimeEntry, TimeEntryRow]):
     def __init__(self, session: Session) -> None:
         super().__init__(session, kind=EntityKind.TIME_ENTRY, row_type=TimeEntryRow)
+
+    def lock_staff(self, staff_id: str) -> None:
+        """Hold the staff member's time (their entries and running timer) until the transaction
+        ends; concurrent writers of it wait. Take it before reading what an overlap or a running
+        timer is decided on: two writers that both read first would both find the time free."""
+        lock_name(self._session, "time-of-staff", staff_id)
+
+    def add(self, entity: TimeEntry) -> None:
+        """Insert a new entry in one statement, without first looking for a stored one: an id
+        already stored raises RecordExists (from the primary key), as for every repository."""
+        try:
+            # Core, not the ORM's flush: the insert is on every recorded entry's path.
+            self._session.execute(insert(_TABLE), self._to_columns(entity))
+        except IntegrityError as error:
+            name = constraint_name(error)
+            if name in _PRIMARY_KEY:
+                raise RecordExists(self.kind, entity.id) from error
+            raise ConstraintViolation(self.kind, entity.id, name) from error
+
+    def first_overlapping(
+        self,
+        staff_id: str,
+        start: datetime,
+        end: datetime,
+        *,
+        now: datetime,
+        since: datetime,
+        excluding: str | None = None,
+    ) -> str | None:
+        """The id of the staff member's earliest entry that started in [since, end) and overlaps
+        [start, end): one still running counts as running until ``now``, entered-in-error ones
+        do not count. None when the time is free."""
+        ended_after_start = TimeEntryRow.ended_at > start
+        still_running = TimeEntryRow.ended_at.is_(None)
+        statement = (
+            select(TimeEntryRow.id)
+            .where(
+                TimeEntryRow.staff_id == staff_id,
+                TimeEntryRow.started_at >= since,
+                TimeEntryRow.started_at < end,
+                TimeEntryRow.status != _ENTERED_IN_ERROR,
+                or_(ended_after_start, still_running) if now > start else ended_after_start,
+            )
+            .order_by(TimeEntryRow.started_at, TimeEntryRow.id)
+            .limit(1)
+        )
+        if excluding is not None:
+            statement = statement.where(TimeEntryRow.id != excluding)
+        found: str | None = self._session.scalar(statement)
+        return found
 
     def _to_columns(self, entity: TimeEntry) -> dict[str, Any]:
         return {

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fhirbridge.persistence.records import EntityKind
@@ -24,10 +25,15 @@ class RunningTimers:
         self._session = session
 
     def get(self, staff_id: str) -> RunningTimer | None:
-        row = self._session.get(RunningTimerRow, staff_id)
-        if row is None:
+        # Columns, not an ORM row: every recorded entry asks (the overlap check).
+        found = self._session.execute(
+            select(RunningTimerRow.time_entry_id, RunningTimerRow.started_at).where(
+                RunningTimerRow.staff_id == staff_id
+            )
+        ).first()
+        if found is None:
             return None
-        return RunningTimer(row.staff_id, row.time_entry_id, row.started_at)
+        return RunningTimer(staff_id, found.time_entry_id, found.started_at)
 
     def start(self, timer: RunningTimer) -> None:
         """Raises ConstraintViolation if the staff member already has one running (a
