@@ -14,9 +14,10 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any, Generic, Protocol, TypeVar
 
 from fhirbridge.bulk.roster import PersonLine
 from fhirbridge.domain import CareTeamMember, PatientLink, StaffRole
@@ -94,57 +95,76 @@ class MemberChanges:
     clear: frozenset[str] = frozenset()
 
 
-_PATIENT_OPTIONAL = frozenset({"mrn_system", "mrn_value"})
-_MEMBER_OPTIONAL = frozenset({"practitioner_reference", "npi"})
+# -- patients and members: one set of use cases over two rosters ---------------------------
 
 
-# -- patients ------------------------------------------------------------------------------
+P = TypeVar("P", PatientLink, CareTeamMember)
 
 
-def get_patient(*, store: Store, patient_id: str, teams: Teams) -> PatientLink:
-    patient = store.patients.get(patient_id)
-    if patient is None or not teams.include(patient.team):
-        raise NotFound("patient", patient_id)
-    return patient
+class _People(Protocol[P]):
+    def get(self, entity_id: str) -> P | None: ...
+    def list_for_team(self, team: str) -> list[P]: ...
+    def list_all(self) -> list[P]: ...
+    def add(self, entity: P) -> None: ...
+    def update(self, entity: P) -> None: ...
 
 
-def list_patients(*, store: Store, teams: Teams, team: str | None = None) -> list[PatientLink]:
-    """A team's patients (``team``, else the caller's own); every team's for a caller who works
-    with every team and names none."""
-    chosen = _listed_team(teams, team, kind="patient list")
-    if chosen is None:
-        return store.patients.list_all()
-    return store.patients.list_for_team(chosen)
+@dataclass(frozen=True, slots=True)
+class _Roster(Generic[P]):
+    """What differs between patients and members: where they are stored, what makes one
+    valid, which optional fields a change may empty, and which EHR link no two may share."""
 
+    kind: str
+    people: Callable[[Store], _People[P]]
+    errors: Callable[[P], list[FieldError]]
+    optional: frozenset[str]
+    link_field: str
+    holder_of_link: Callable[[Store, str], P | None]
 
-def add_patient(*, store: Store, patient: PatientLink, teams: Teams) -> PatientLink:
-    errors = [*patient_errors(patient), *_team_errors(patient.team, teams)]
-    if errors:
-        raise Rejected("patient", errors)
-    if store.patients.get(patient.id) is not None:
-        raise _taken("patient", "id", patient.id)
-    _check_ehr_reference_free(store, patient)
-    store.patients.add(patient)
-    return patient
+    def get(self, store: Store, entity_id: str, teams: Teams) -> P:
+        found = self.people(store).get(entity_id)
+        if found is None or not teams.include(found.team):
+            raise NotFound(self.kind, entity_id)
+        return found
 
+    def list(self, store: Store, teams: Teams, team: str | None) -> list[P]:
+        chosen = _listed_team(teams, team, kind=f"{self.kind} list")
+        people = self.people(store)
+        return people.list_all() if chosen is None else people.list_for_team(chosen)
 
-def change_patient(
-    *, store: Store, patient_id: str, changes: PatientChanges, teams: Teams
-) -> PatientLink:
-    patient = get_patient(store=store, patient_id=patient_id, teams=teams)
-    changed = dataclasses.replace(patient)
-    apply_changes(changed, changes, skip=frozenset({"clear"}))
-    for name in changes.clear & _PATIENT_OPTIONAL:
-        setattr(changed, name, None)
-    errors = patient_errors(changed)
-    if changed.team != patient.team:
-        errors += _team_errors(changed.team, teams)
-    if errors:
-        raise Rejected("patient", errors)
-    if changed.ehr_reference != patient.ehr_reference:
-        _check_ehr_reference_free(store, changed)
-    store.patients.update(changed)
-    return changed
+    def add(self, store: Store, person: P, teams: Teams) -> P:
+        errors = [*self.errors(person), *_team_errors(person.team, teams)]
+        if errors:
+            raise Rejected(self.kind, errors)
+        if self.people(store).get(person.id) is not None:
+            raise _taken(self.kind, "id", person.id)
+        self._check_link_free(store, person)
+        self.people(store).add(person)
+        return person
+
+    def change(self, store: Store, entity_id: str, changes: Any, teams: Teams) -> P:
+        stored = self.get(store, entity_id, teams)
+        changed = dataclasses.replace(stored)
+        apply_changes(changed, changes, skip=frozenset({"clear"}))
+        for name in changes.clear & self.optional:
+            setattr(changed, name, None)
+        errors = self.errors(changed)
+        if changed.team != stored.team:
+            errors += _team_errors(changed.team, teams)
+        if errors:
+            raise Rejected(self.kind, errors)
+        if getattr(changed, self.link_field) != getattr(stored, self.link_field):
+            self._check_link_free(store, changed)
+        self.people(store).update(changed)
+        return changed
+
+    def _check_link_free(self, store: Store, person: P) -> None:
+        link = getattr(person, self.link_field)
+        if link is None:
+            return
+        holder = self.holder_of_link(store, link)
+        if holder is not None and holder.id != person.id:
+            raise _taken(self.kind, self.link_field, link)
 
 
 def patient_errors(patient: PatientLink) -> list[FieldError]:
@@ -159,61 +179,6 @@ def patient_errors(patient: PatientLink) -> list[FieldError]:
     if (patient.mrn_system is None) != (patient.mrn_value is None):
         errors.append(FieldError("mrn_value", "mrn_system and mrn_value go together"))
     return errors
-
-
-def _check_ehr_reference_free(store: Store, patient: PatientLink) -> None:
-    holder = store.patients.find_by_ehr_reference(patient.ehr_reference)
-    if holder is not None and holder.id != patient.id:
-        raise _taken("patient", "ehr_reference", patient.ehr_reference)
-
-
-# -- care-team members ---------------------------------------------------------------------
-
-
-def get_member(*, store: Store, member_id: str, teams: Teams) -> CareTeamMember:
-    member = store.care_team.get(member_id)
-    if member is None or not teams.include(member.team):
-        raise NotFound("care-team member", member_id)
-    return member
-
-
-def list_members(*, store: Store, teams: Teams, team: str | None = None) -> list[CareTeamMember]:
-    """A team's members (``team``, else the caller's own), by name; every team's for a caller
-    who works with every team and names none."""
-    chosen = _listed_team(teams, team, kind="care-team member list")
-    if chosen is None:
-        return store.care_team.list_all()
-    return store.care_team.list_for_team(chosen)
-
-
-def add_member(*, store: Store, member: CareTeamMember, teams: Teams) -> CareTeamMember:
-    errors = [*member_errors(member), *_team_errors(member.team, teams)]
-    if errors:
-        raise Rejected("care-team member", errors)
-    if store.care_team.get(member.id) is not None:
-        raise _taken("care-team member", "id", member.id)
-    _check_practitioner_free(store, member)
-    store.care_team.add(member)
-    return member
-
-
-def change_member(
-    *, store: Store, member_id: str, changes: MemberChanges, teams: Teams
-) -> CareTeamMember:
-    member = get_member(store=store, member_id=member_id, teams=teams)
-    changed = dataclasses.replace(member)
-    apply_changes(changed, changes, skip=frozenset({"clear"}))
-    for name in changes.clear & _MEMBER_OPTIONAL:
-        setattr(changed, name, None)
-    errors = member_errors(changed)
-    if changed.team != member.team:
-        errors += _team_errors(changed.team, teams)
-    if errors:
-        raise Rejected("care-team member", errors)
-    if changed.practitioner_reference != member.practitioner_reference:
-        _check_practitioner_free(store, changed)
-    store.care_team.update(changed)
-    return changed
 
 
 def member_errors(member: CareTeamMember) -> list[FieldError]:
@@ -232,12 +197,62 @@ def member_errors(member: CareTeamMember) -> list[FieldError]:
     return errors
 
 
-def _check_practitioner_free(store: Store, member: CareTeamMember) -> None:
-    if member.practitioner_reference is None:
-        return
-    holder = store.care_team.find_by_practitioner_reference(member.practitioner_reference)
-    if holder is not None and holder.id != member.id:
-        raise _taken("care-team member", "practitioner_reference", member.practitioner_reference)
+_PATIENTS: _Roster[PatientLink] = _Roster(
+    kind="patient",
+    people=lambda store: store.patients,
+    errors=patient_errors,
+    optional=frozenset({"mrn_system", "mrn_value"}),
+    link_field="ehr_reference",
+    holder_of_link=lambda store, link: store.patients.find_by_ehr_reference(link),
+)
+_MEMBERS: _Roster[CareTeamMember] = _Roster(
+    kind="care-team member",
+    people=lambda store: store.care_team,
+    errors=member_errors,
+    optional=frozenset({"practitioner_reference", "npi"}),
+    link_field="practitioner_reference",
+    holder_of_link=lambda store, link: store.care_team.find_by_practitioner_reference(link),
+)
+
+
+def get_patient(*, store: Store, patient_id: str, teams: Teams) -> PatientLink:
+    return _PATIENTS.get(store, patient_id, teams)
+
+
+def list_patients(*, store: Store, teams: Teams, team: str | None = None) -> list[PatientLink]:
+    """A team's patients (``team``, else the caller's own); every team's for a caller who works
+    with every team and names none."""
+    return _PATIENTS.list(store, teams, team)
+
+
+def add_patient(*, store: Store, patient: PatientLink, teams: Teams) -> PatientLink:
+    return _PATIENTS.add(store, patient, teams)
+
+
+def change_patient(
+    *, store: Store, patient_id: str, changes: PatientChanges, teams: Teams
+) -> PatientLink:
+    return _PATIENTS.change(store, patient_id, changes, teams)
+
+
+def get_member(*, store: Store, member_id: str, teams: Teams) -> CareTeamMember:
+    return _MEMBERS.get(store, member_id, teams)
+
+
+def list_members(*, store: Store, teams: Teams, team: str | None = None) -> list[CareTeamMember]:
+    """A team's members (``team``, else the caller's own), by name; every team's for a caller
+    who works with every team and names none."""
+    return _MEMBERS.list(store, teams, team)
+
+
+def add_member(*, store: Store, member: CareTeamMember, teams: Teams) -> CareTeamMember:
+    return _MEMBERS.add(store, member, teams)
+
+
+def change_member(
+    *, store: Store, member_id: str, changes: MemberChanges, teams: Teams
+) -> CareTeamMember:
+    return _MEMBERS.change(store, member_id, changes, teams)
 
 
 # -- shared checks -------------------------------------------------------------------------
@@ -365,7 +380,7 @@ def _save_patient(
         mrn_system=patient.mrn_system,
         mrn_value=patient.mrn_value,
         team=patient.team,
-        clear=frozenset(n for n in _PATIENT_OPTIONAL if getattr(patient, n) is None),
+        clear=frozenset(n for n in _PATIENTS.optional if getattr(patient, n) is None),
     )
     changed = change_patient(store=store, patient_id=stored.id, changes=changes, teams=EVERY_TEAM)
     return ImportOutcome.UPDATED, changed
@@ -389,7 +404,7 @@ def _save_member(
         practitioner_reference=member.practitioner_reference,
         npi=member.npi,
         team=member.team,
-        clear=frozenset(n for n in _MEMBER_OPTIONAL if getattr(member, n) is None),
+        clear=frozenset(n for n in _MEMBERS.optional if getattr(member, n) is None),
     )
     changed = change_member(store=store, member_id=stored.id, changes=changes, teams=EVERY_TEAM)
     return ImportOutcome.UPDATED, changed
