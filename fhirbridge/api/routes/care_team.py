@@ -53,12 +53,7 @@ def create_member(body: MemberCreate, caller: Caller, work: Work) -> JSONRespons
     FHIR resources name them by)."""
     require_role(caller, MANAGERS)
     member = CareTeamMember(
-        id=body.id,
-        name=body.name,
-        role=body.role,
-        practitioner_reference=body.practitioner_reference,
-        npi=body.npi,
-        team=new_team(caller, body.team, "care-team member"),
+        **body.model_dump(exclude={"team"}), team=new_team(caller, body.team, "care-team member")
     )
 
     def run(store: Store) -> MemberRead:
@@ -74,12 +69,7 @@ def update_member(member_id: str, body: MemberUpdate, caller: Caller, work: Work
     null are emptied)."""
     require_role(caller, MANAGERS)
     changes = people.MemberChanges(
-        name=body.name,
-        role=body.role,
-        practitioner_reference=body.practitioner_reference,
-        npi=body.npi,
-        team=body.team,
-        clear=cleared(body, frozenset({"practitioner_reference", "npi"})),
+        **body.model_dump(), clear=cleared(body, frozenset({"practitioner_reference", "npi"}))
     )
 
     def run(store: Store) -> MemberRead:

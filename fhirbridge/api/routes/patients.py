@@ -65,11 +65,7 @@ def create_patient(body: PatientCreate, caller: Caller, work: Work) -> JSONRespo
     """Link a patient to the EHR's Patient (``ehr_reference``, e.g. ``Patient/123``)."""
     require_role(caller, MANAGERS)
     patient = PatientLink(
-        id=body.id,
-        ehr_reference=body.ehr_reference,
-        mrn_system=body.mrn_system,
-        mrn_value=body.mrn_value,
-        team=new_team(caller, body.team, "patient"),
+        **body.model_dump(exclude={"team"}), team=new_team(caller, body.team, "patient")
     )
 
     def run(store: Store) -> PatientRead:
@@ -86,11 +82,7 @@ def update_patient(
     """Change a patient's link, MRN or team (optional fields sent as null are emptied)."""
     require_role(caller, MANAGERS)
     changes = people.PatientChanges(
-        ehr_reference=body.ehr_reference,
-        mrn_system=body.mrn_system,
-        mrn_value=body.mrn_value,
-        team=body.team,
-        clear=cleared(body, frozenset({"mrn_system", "mrn_value"})),
+        **body.model_dump(), clear=cleared(body, frozenset({"mrn_system", "mrn_value"}))
     )
 
     def run(store: Store) -> PatientRead:
