@@ -75,3 +75,23 @@ class Settings(BaseSettings):
     # configured secret every notification is refused.
     notification_secret: SecretStr | None = None
     notification_secret_header: str = "X-Fhirbridge-Notification-Secret"
+
+    # -- web app sign-in (fhirbridge.web.session, fhirbridge.web.signin) --
+    # Signs the session cookie. Unset: a random secret per process (development only: sessions
+    # end on restart and are not shared between worker processes).
+    web_session_secret: SecretStr | None = None
+    web_session_max_age_seconds: int = Field(default=8 * 3600, ge=60)
+    # The installation's OpenID Connect provider (discovery at
+    # <issuer>/.well-known/openid-configuration); sign-in uses the authorization code with PKCE.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None
+    oidc_scopes: str = "openid profile"
+    # SMART App Launch: only EHRs whose FHIR base URL (the launch's ``iss``) is listed here may
+    # launch the app (a JSON list in the environment); any other ``iss`` is refused.
+    smart_launch_issuers: tuple[str, ...] = ()
+    smart_launch_client_id: str | None = None
+    smart_launch_client_secret: SecretStr | None = None
+    smart_launch_scopes: str = "launch openid fhirUser patient/*.read"
+    # A sign-in form that trusts whatever user is typed in: `fhirbridge demo --serve` only.
+    web_dev_sign_in: bool = False

@@ -6,7 +6,8 @@ Serve it with any ASGI server after migrating the database, e.g.::
     migrate(settings.database_url)
     uvicorn.run(create_app(settings), host="127.0.0.1", port=8000)
 
-Every route but ``/health``, ``/docs`` and ``/openapi.json`` needs a bearer token or an API key
+Every route but ``/health``, ``/docs``, ``/openapi.json`` and the web app's pages under ``/app``
+(signed in with a session cookie: ``fhirbridge.web``) needs a bearer token or an API key
 (see ``auth``); every error is a problem document (see ``problems``), unexpected ones included,
 without dropping the connection (see ``boundary``); who may see and change what is in
 ``access``.
@@ -47,6 +48,7 @@ from fhirbridge.config import Settings
 from fhirbridge.fhir import FhirClient
 from fhirbridge.persistence import make_engine
 from fhirbridge.persistence.repositories import Clock, utc_now
+from fhirbridge.web import mount_web_app
 
 __all__ = ["create_app"]
 
@@ -88,6 +90,9 @@ def create_app(
         summary="Care management (enrollments, care plans, tasks, time) synced to FHIR R4",
         version="0.1.0",
         lifespan=lifespan,
+        # /docs is the web app's, with Swagger UI served locally; ReDoc would load from a CDN.
+        docs_url=None,
+        redoc_url=None,
         # Every route, including ones added later: see ``parameters``.
         dependencies=[Depends(check_parameters)],
     )
@@ -108,6 +113,8 @@ def create_app(
     app.include_router(notifications.router)
     for router in _AUTHENTICATED:
         app.include_router(router, dependencies=[Depends(authenticate)])
+    # The pages at /app (signed-in with a session cookie, not a bearer token) and /docs.
+    mount_web_app(app)
     # Every problem an operation can answer is declared in /openapi.json (schemas.problems).
     document_problems(app)
     return app

@@ -129,7 +129,7 @@ class Authenticator:
             raise AuthenticationFailed(f"token lacks the {error.claim!r} claim") from error
         except jwt.PyJWTError as error:
             raise AuthenticationFailed("invalid token") from error
-        return _principal_from_claims(claims)
+        return principal_from_claims(claims)
 
     def _signing_key(self, token: str) -> PyJWK:
         if not self._keys:
@@ -168,7 +168,7 @@ class Authenticator:
         )
 
 
-def _principal_from_claims(claims: dict[str, Any]) -> Principal:
+def principal_from_claims(claims: dict[str, Any]) -> Principal:
     subject = claims["sub"]
     team = claims.get("team")
     staff_id = claims.get("staff_id")

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from fhirbridge import wiring
 from fhirbridge.api.auth import Authenticator, Principal
+from fhirbridge.api.busy import busy_problem
 from fhirbridge.api.problems import Problem
 from fhirbridge.config import Settings
 from fhirbridge.mapping.loader import Mappings
@@ -39,9 +40,6 @@ __all__ = ["AppState", "Caller", "State", "Work", "authenticate", "work"]
 
 T = TypeVar("T")
 Payload = BaseModel | list[BaseModel]
-# Seconds a client is asked to wait after a 503 for a busy database: one queue of writers
-# drains well within that.
-BUSY_RETRY_AFTER_SECONDS = 1
 
 bearer_scheme = HTTPBearer(auto_error=False, description="OAuth2 access token (JWT)")
 api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key")
@@ -231,17 +229,6 @@ async def work(
 
 
 Work = Annotated[RequestWork, Depends(work)]
-
-
-def busy_problem() -> Problem:
-    """503 for a database that stayed busy: the request changed nothing and may be retried."""
-    return Problem(
-        503,
-        "database-busy",
-        "Service busy",
-        "the database is busy with other writes; nothing was changed, retry shortly",
-        headers={"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)},
-    )
 
 
 def _json(payload: Payload) -> Any:

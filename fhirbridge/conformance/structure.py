@@ -32,9 +32,13 @@ _Fresh = tuple[str, int | None, _Key]
 
 
 class ModelValidator:
-    """Validates resources against their R4B model; safe to share between threads."""
+    """Validates resources against their R4B model; safe to share between threads.
 
-    def __init__(self, *, remembered: int = 4096) -> None:
+    At most ``remembered`` elements are kept, the least recently used dropped first: a few MB
+    at most, and enough to span a push batch, within which the repeats occur.
+    """
+
+    def __init__(self, *, remembered: int = 2048) -> None:
         self._remembered = remembered
         self._known: OrderedDict[_Key, BaseModel] = OrderedDict()
         self._lock = threading.Lock()

@@ -68,7 +68,7 @@ _write_turns: WeakKeyDictionary[Engine, threading.Lock] = WeakKeyDictionary()
 
 
 def backend_of(url: str) -> str:
-    """ "sqlite" or "postgresql" (or whatever else ``url`` names, which ``make_engine`` refuses)."""
+    """The backend ``url`` names: sqlite, postgresql, or another that make_engine refuses."""
     return make_url(url).get_backend_name()
 
 

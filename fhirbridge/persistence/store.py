@@ -158,25 +158,21 @@ class Store:
             raise SyncPlanMissing(entity_kind)
         return plan.targets(entity_kind.value)
 
-    def save(self, entity: Record, *, skip: Collection[str] = ()) -> list[int]:
+    def save(self, entity: Record, *, skip: Collection[str] = (), new: bool = False) -> list[int]:
         """Insert or update ``entity`` and mark it for pushing as every resource type it syncs
         as, except those in ``skip`` (a record just read from a server resource is already
-        up to date there).
+        up to date there). ``new``: the record has a fresh id, so it is inserted without first
+        looking for a stored one (an id already stored raises RecordExists).
 
         Returns the outbox entry ids, one per resource type, primary first.
         """
         kind = entity_kind_of(entity)
         targets = self.sync_targets(kind)
-        self._by_kind[kind].save(entity)
-        return self._announce(kind, entity.id, targets, skip, OutboxOperation.UPSERT)
-
-    def add(self, entity: Record, *, skip: Collection[str] = ()) -> list[int]:
-        """``save`` for a record that is new (a fresh id): inserted without first looking for
-        a stored one, so a write path that only creates spares that query. An id already
-        stored raises RecordExists."""
-        kind = entity_kind_of(entity)
-        targets = self.sync_targets(kind)
-        self._by_kind[kind].add(entity)
+        repository = self._by_kind[kind]
+        if new:
+            repository.add(entity)
+        else:
+            repository.save(entity)
         return self._announce(kind, entity.id, targets, skip, OutboxOperation.UPSERT)
 
     def delete(

@@ -69,6 +69,7 @@ from fhirbridge.domain import (
 )
 from fhirbridge.domain.referral import REASON_REQUIRED, check_referral_transition
 from fhirbridge.persistence import EntityKind, Store
+from fhirbridge.persistence.repositories.audit import AuditEvent
 from fhirbridge.services import careplan
 from fhirbridge.services.errors import FieldError, NotFound, Rejected, TransitionRefused
 from fhirbridge.sync.pull import AfterApply, InboundChange, PullHooks
@@ -193,7 +194,7 @@ class LoopClosed:
 # -- requester side ----------------------------------------------------------------------
 
 
-def create_referral(*, store: Store, new: NewReferral) -> Referral:
+def create_referral(*, store: Store, new: NewReferral, actor: str) -> Referral:
     """Send a referral: order ``active``, tracker ``requested``; both queued for the server.
     Every rule broken is listed in one ``Rejected``; nothing is written then."""
     patient = store.patients.get(new.patient_id)
@@ -222,6 +223,7 @@ def create_referral(*, store: Store, new: NewReferral) -> Referral:
         task_status=TaskStatus.REQUESTED,
     )
     store.save(referral)
+    _record_move(store, referral, actor=actor, action="sent", before=None)
     if new.care_plan_id is not None:
         plan = store.care_plans.require(new.care_plan_id)
         plan.referral_ids.append(referral.id)
@@ -249,10 +251,12 @@ def list_referrals(
 
 
 def change_task_status(
-    *, store: Store, referral_id: str, target: TaskStatus, reason: str | None
+    *, store: Store, referral_id: str, target: TaskStatus, reason: str | None, actor: str
 ) -> Referral:
-    """Move the tracker as the requester; the order follows (``REQUESTER_ORDER_STATUS``)."""
+    """Move the tracker as the requester; the order follows (``REQUESTER_ORDER_STATUS``).
+    The move joins the referral's timeline under ``actor``."""
     referral = get_referral(store=store, referral_id=referral_id)
+    before = referral.task_status
     if target in REASON_REQUIRED and not (reason and reason.strip()):
         raise Rejected(_KIND, [FieldError("reason", f"required to set {target.value}")])
     try:
@@ -262,7 +266,27 @@ def change_task_status(
         raise ReferralTransitionRefused(referral_id, error.current, error.target, rule) from error
     referral.status = REQUESTER_ORDER_STATUS.get(target, referral.status)
     store.save(referral)
+    _record_move(store, referral, actor=actor, action="requester moved", before=before)
     return referral
+
+
+def timeline(*, store: Store, referral_id: str) -> list[AuditEvent]:
+    """Who moved the referral's tracker when, oldest first: the requester's moves here and the
+    performer's as pulled from the FHIR server."""
+    return store.audit.for_record(EntityKind.REFERRAL, referral_id)
+
+
+def _record_move(
+    store: Store, referral: Referral, *, actor: str, action: str, before: TaskStatus | None
+) -> None:
+    store.audit.record(
+        actor=actor,
+        action=action,
+        entity_kind=EntityKind.REFERRAL,
+        local_id=referral.id,
+        before=None if before is None else {"task_status": before.value},
+        after={"task_status": referral.task_status.value},
+    )
 
 
 # -- performer side: closing the loop ---------------------------------------------------
@@ -292,6 +316,12 @@ def referral_loop_closer(*, clock: Callable[[], datetime], policy: LoopPolicy) -
     """``close_referral_loop`` in the shape of the pull's ``after_apply`` extension point."""
 
     def after_apply(store: Store, before: Any, after: Any) -> None:
+        if _tracker_moved(before, after):
+            # The performer moved the tracker on the FHIR server; named as the order names them.
+            performer = after.performer_display or after.performer_reference or "performer"
+            _record_move(
+                store, after, actor=performer, action="performer moved", before=before.task_status
+            )
         close_referral_loop(store=store, before=before, after=after, now=clock(), policy=policy)
 
     return after_apply

@@ -444,10 +444,7 @@ def _fields(obj: TimeEntry | TimeEntryChanges) -> Iterator[tuple[str, Any]]:
 def _save(
     store: Store, entry: TimeEntry, *, actor: str, action: Action, before: dict[str, Any] | None
 ) -> None:
-    if before is None:
-        store.add(entry)  # a new entry: no stored one to look for
-    else:
-        store.save(entry)
+    store.save(entry, new=before is None)  # a new entry has no stored one to look for
     store.audit.record(
         actor=actor,
         action=action.value,

@@ -422,3 +422,31 @@ def test_another_teams_reference_is_refused_as_a_missing_one(
     refused = errors(theirs)
     assert [e["field"] for e in refused] == [field]
     assert refused == errors("no-such-record")
+
+
+def test_the_timeline_says_who_sent_and_who_cancelled_when(
+    client: TestClient, nora: dict[str, str]
+) -> None:
+    referral = _send(client, nora)
+    client.patch(
+        f"/referrals/{referral['id']}",
+        json={"task_status": "cancelled", "reason": "Patient declined"},
+        headers=nora,
+    )
+    response = client.get(f"/referrals/{referral['id']}/timeline", headers=nora)
+    assert response.status_code == 200
+    moves = [(e["action"], e["before"], e["after"]) for e in response.json()]
+    assert moves == [
+        ("sent", None, {"task_status": "requested"}),
+        ("requester moved", {"task_status": "requested"}, {"task_status": "cancelled"}),
+    ]
+    assert {e["actor"] for e in response.json()} == {"user:user-cm-north"}
+
+
+def test_another_teams_referral_timeline_is_not_found(
+    client: TestClient, nora: dict[str, str], tokens: Tokens
+) -> None:
+    referral = _send(client, nora)
+    sue = tokens.headers(**care_manager("cm-south", team="south"))
+    response = client.get(f"/referrals/{referral['id']}/timeline", headers=sue)
+    assert response.status_code == 404

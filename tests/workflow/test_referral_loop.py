@@ -125,3 +125,11 @@ def test_a_rejection_leaves_the_goal_as_it_was(loop: ReferralLoop) -> None:
     loop.pull()
 
     assert loop.record(GOAL, goal_id).achievement_status is None
+
+
+def test_the_timeline_shows_the_performers_moves_after_the_sending(loop: ReferralLoop) -> None:
+    _, referral_id = _completed(loop)
+    response = loop.api.get(f"/referrals/{referral_id}/timeline", headers=loop.headers)
+    events = [(e["action"], e["actor"], e["after"]["task_status"]) for e in response.json()]
+    assert events[0][0] == "sent"
+    assert events[-1] == ("performer moved", "Eastside Community Food Bank", "completed")

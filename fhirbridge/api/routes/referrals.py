@@ -13,6 +13,7 @@ from fhirbridge.api.deps import Caller, Work
 from fhirbridge.api.problems import Forbidden
 from fhirbridge.api.schemas.problems import problems
 from fhirbridge.api.schemas.referrals import CodeIn, ReferralCreate, ReferralRead, ReferralUpdate
+from fhirbridge.api.schemas.time_entries import AuditEventRead
 from fhirbridge.domain import Code, Referral, TaskStatus
 from fhirbridge.persistence import Store
 from fhirbridge.services import referral as service
@@ -50,25 +51,14 @@ def create_referral(body: ReferralCreate, caller: Caller, work: Work) -> JSONRes
 
     def run(store: Store) -> ReferralRead:
         visible_patient(store, caller, body.patient_id)
-        referral = service.create_referral(
-            store=store,
-            new=service.NewReferral(
-                patient_id=body.patient_id,
-                kind=body.kind,
-                service=Code(body.service.system, body.service.code, body.service.display),
-                requester_id=_requester(caller, body.requester_id),
-                authored_on=work.now(),
-                reason=body.reason,
-                reason_code=_code(body.reason_code),
-                categories=list(body.categories),
-                priority=body.priority,
-                performer_reference=body.performer_reference,
-                performer_display=body.performer_display,
-                goal_id=body.goal_id,
-                consent_id=body.consent_id,
-                care_plan_id=body.care_plan_id,
-            ),
+        new = service.NewReferral(
+            **body.model_dump(exclude={"service", "reason_code", "requester_id"}),
+            service=Code(body.service.system, body.service.code, body.service.display),
+            reason_code=_code(body.reason_code),
+            requester_id=_requester(caller, body.requester_id),
+            authored_on=work.now(),
         )
+        referral = service.create_referral(store=store, new=new, actor=caller.id)
         return ReferralRead.model_validate(referral)
 
     return work.write(run, status_code=CREATED)
@@ -114,8 +104,26 @@ def update_referral(
     def run(store: Store) -> ReferralRead:
         _visible_referral(store, caller, referral_id)
         changed = service.change_task_status(
-            store=store, referral_id=referral_id, target=body.task_status, reason=body.reason
+            store=store,
+            referral_id=referral_id,
+            target=body.task_status,
+            reason=body.reason,
+            actor=caller.id,
         )
         return ReferralRead.model_validate(changed)
 
     return work.write(run)
+
+
+@router.get("/{referral_id}/timeline", responses=problems(403, 404))
+def get_referral_timeline(referral_id: str, caller: Caller, work: Work) -> list[AuditEventRead]:
+    """Who moved the referral's tracker when, oldest first: sent, the requester's moves, and
+    the performer's moves as pulled from the FHIR server."""
+    require_role(caller, CLINICAL)
+
+    def run(store: Store) -> list[AuditEventRead]:
+        _visible_referral(store, caller, referral_id)
+        events = service.timeline(store=store, referral_id=referral_id)
+        return [AuditEventRead.model_validate(event) for event in events]
+
+    return work.read(run)

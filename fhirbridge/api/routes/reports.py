@@ -25,7 +25,7 @@ from fhirbridge.services.errors import FieldError, Rejected
 router = APIRouter(prefix="/reports", tags=["reports"])
 
 
-def _team_of(caller: Principal, team: str | None) -> str:
+def report_team(caller: Principal, team: str | None) -> str:
     require_role(caller, REPORTING)
     chosen = team if caller.team is None or caller.has(Role.ADMIN) else caller.team
     if chosen is None or (team is not None and team != chosen):
@@ -59,7 +59,7 @@ def monthly_minutes(
     """Countable minutes per patient and program in ``month`` (practice time zone), for one
     team: the caller's own, or any named one for admins and team-less billing credentials.
     Aggregated in SQL, like the billing roll-up it feeds."""
-    chosen = _team_of(caller, team)
+    chosen = report_team(caller, team)
     wanted = billing_month(month)
 
     def run(store: Store) -> list[MinutesRead]:
@@ -99,7 +99,7 @@ def billing_report(
     """The month-end billing report of one team: per patient and program, the codes and units
     earned (with the time entries counted) and the codes not earned, with the reason; then the
     time entries set aside (counting for nothing), each with the reason."""
-    chosen = _team_of(caller, team)
+    chosen = report_team(caller, team)
     year, number = billing_month(month)
     rules = rules_of(year)
 

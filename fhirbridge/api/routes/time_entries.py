@@ -28,7 +28,7 @@ from fhirbridge.services.errors import NotFound
 router = APIRouter(prefix="/time-entries", tags=["time entries"])
 
 
-def _visible_entry(store: Store, caller: Caller, entry_id: str) -> TimeEntry:
+def visible_entry(store: Store, caller: Caller, entry_id: str) -> TimeEntry:
     entry = store.time_entries.get(entry_id)
     if entry is None:
         raise NotFound("time entry", entry_id)
@@ -69,7 +69,7 @@ def create_time_entry(body: TimeEntryCreate, caller: Caller, work: Work) -> JSON
 def get_time_entry(entry_id: str, caller: Caller, work: Work) -> TimeEntryRead:
     require_role(caller, CLINICAL)
     return work.read(
-        lambda store: TimeEntryRead.model_validate(_visible_entry(store, caller, entry_id))
+        lambda store: TimeEntryRead.model_validate(visible_entry(store, caller, entry_id))
     )
 
 
@@ -81,7 +81,7 @@ def update_time_entry(
     require_role(caller, CLINICAL)
 
     def run(store: Store) -> TimeEntryRead:
-        check_may_change_entry(caller, _visible_entry(store, caller, entry_id))
+        check_may_change_entry(caller, visible_entry(store, caller, entry_id))
         edited = timetracking.edit_entry(
             store=store,
             entry_id=entry_id,
@@ -101,7 +101,7 @@ def delete_time_entry(entry_id: str, caller: Caller, work: Work) -> JSONResponse
     require_role(caller, CLINICAL)
 
     def run(store: Store) -> TimeEntryRead:
-        check_may_change_entry(caller, _visible_entry(store, caller, entry_id))
+        check_may_change_entry(caller, visible_entry(store, caller, entry_id))
         deleted = timetracking.delete_entry(store=store, entry_id=entry_id, actor=caller.id)
         return TimeEntryRead.model_validate(deleted)
 
@@ -114,7 +114,7 @@ def get_audit_trail(entry_id: str, caller: Caller, work: Work) -> list[AuditEven
     require_role(caller, CLINICAL)
 
     def run(store: Store) -> list[AuditEventRead]:
-        _visible_entry(store, caller, entry_id)
+        visible_entry(store, caller, entry_id)
         events = timetracking.audit_trail(store=store, entry_id=entry_id)
         return [AuditEventRead.model_validate(event) for event in events]
 

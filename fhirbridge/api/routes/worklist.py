@@ -19,7 +19,7 @@ from fhirbridge.services.errors import FieldError, NotFound, Rejected
 router = APIRouter(prefix="/worklist", tags=["worklist"])
 
 
-def _whose(caller: Principal, staff_id: str | None) -> str:
+def whose_worklist(caller: Principal, staff_id: str | None) -> str:
     if caller.has(Role.SUPERVISOR, Role.ADMIN):
         chosen = staff_id or caller.staff_id
         if chosen is None:
@@ -45,7 +45,7 @@ def get_worklist(
     ``fhirbridge.services.worklist``). Care managers see their own; supervisors and admins
     name a member of a team they see."""
     require_role(caller, CLINICAL)
-    chosen = _whose(caller, staff_id)
+    chosen = whose_worklist(caller, staff_id)
     policy = service.WorklistPolicy.from_settings(state.settings)
     now = work.now()
 

@@ -6,14 +6,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from fhirbridge.persistence.repositories._locks import lock_name
 from fhirbridge.persistence.repositories.outbox import Clock, utc_now
 from fhirbridge.persistence.tables import IdempotencyRecordRow
 
-# Core, not ORM rows: the lookup and the insert are on every keyed POST's path.
+# Core, not ORM rows, and the lookup built once: both are on every keyed POST's path.
 _TABLE = cast(Table, IdempotencyRecordRow.__table__)
 _COLUMNS = tuple(
     _TABLE.c[name]
@@ -27,6 +27,10 @@ _COLUMNS = tuple(
         "response_body",
         "created_at",
     )
+)
+_FIND = select(*_COLUMNS).where(
+    _TABLE.c.principal == bindparam("principal"),
+    _TABLE.c.idempotency_key == bindparam("key"),
 )
 
 
@@ -54,12 +58,7 @@ class IdempotencyRecords:
         lock_name(self._session, "idempotency-key", principal, key)
 
     def find(self, *, principal: str, key: str) -> IdempotencyRecord | None:
-        # Columns, not an ORM row: every POST with a key asks.
-        found = self._session.execute(
-            select(*_COLUMNS).where(
-                _TABLE.c.principal == principal, _TABLE.c.idempotency_key == key
-            )
-        ).first()
+        found = self._session.execute(_FIND, {"principal": principal, "key": key}).first()
         if found is None:
             return None
         return IdempotencyRecord(

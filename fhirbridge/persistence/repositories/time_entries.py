@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, or_, select
+from sqlalchemy import Select, Table, bindparam, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -22,12 +22,38 @@ from fhirbridge.persistence.records import EntityKind
 from fhirbridge.persistence.repositories._base import Repository, constraint_name
 from fhirbridge.persistence.repositories._locks import lock_name
 from fhirbridge.persistence.repositories._values import enum_member, enum_value
-from fhirbridge.persistence.tables import TimeEntryRow
+from fhirbridge.persistence.tables import TimeEntryRow, UtcDateTime
 
 _TABLE = cast(Table, TimeEntryRow.__table__)
 _ENTERED_IN_ERROR = TimeEntryStatus.ENTERED_IN_ERROR.value
 # How each backend names a clash on the primary key (see repositories._base.constraint_name).
 _PRIMARY_KEY = frozenset({"pk_time_entries", "UNIQUE constraint failed: time_entries.id"})
+
+
+def _overlapping(running_counts: bool) -> Select[str]:
+    # Built once (below), not per call: every recorded entry runs it, and building the
+    # statement cost more than running it.
+    start = bindparam("start", type_=UtcDateTime())
+    ends_after_start = TimeEntryRow.ended_at > start
+    return (
+        select(TimeEntryRow.id)
+        .where(
+            TimeEntryRow.staff_id == bindparam("staff_id"),
+            TimeEntryRow.started_at >= bindparam("since", type_=UtcDateTime()),
+            TimeEntryRow.started_at < bindparam("end", type_=UtcDateTime()),
+            TimeEntryRow.status != _ENTERED_IN_ERROR,
+            TimeEntryRow.id != bindparam("excluding"),
+            or_(ends_after_start, TimeEntryRow.ended_at.is_(None))
+            if running_counts
+            else ends_after_start,
+        )
+        .order_by(TimeEntryRow.started_at, TimeEntryRow.id)
+        .limit(1)
+    )
+
+
+# By whether an entry still running overlaps, i.e. whether ``now`` is after ``start``.
+_OVERLAPPING = {running_counts: _overlapping(running_counts) for running_counts in (True, False)}
 
 
 class TimeEntries(Repository[TimeEntry, TimeEntryRow]):
@@ -65,23 +91,17 @@ class TimeEntries(Repository[TimeEntry, TimeEntryRow]):
         """The id of the staff member's earliest entry that started in [since, end) and overlaps
         [start, end): one still running counts as running until ``now``, entered-in-error ones
         do not count. None when the time is free."""
-        ended_after_start = TimeEntryRow.ended_at > start
-        still_running = TimeEntryRow.ended_at.is_(None)
-        statement = (
-            select(TimeEntryRow.id)
-            .where(
-                TimeEntryRow.staff_id == staff_id,
-                TimeEntryRow.started_at >= since,
-                TimeEntryRow.started_at < end,
-                TimeEntryRow.status != _ENTERED_IN_ERROR,
-                or_(ended_after_start, still_running) if now > start else ended_after_start,
-            )
-            .order_by(TimeEntryRow.started_at, TimeEntryRow.id)
-            .limit(1)
+        found: str | None = self._session.scalar(
+            _OVERLAPPING[now > start],
+            {
+                "staff_id": staff_id,
+                "since": since,
+                "start": start,
+                "end": end,
+                # An id no entry has: "" never matches a stored (non-empty) id.
+                "excluding": excluding or "",
+            },
         )
-        if excluding is not None:
-            statement = statement.where(TimeEntryRow.id != excluding)
-        found: str | None = self._session.scalar(statement)
         return found
 
     def _to_columns(self, entity: TimeEntry) -> dict[str, Any]:

@@ -5,12 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from fhirbridge.persistence.records import EntityKind
 from fhirbridge.persistence.repositories._base import flush
 from fhirbridge.persistence.tables import RunningTimerRow
+
+# Built once, columns rather than an ORM row: every recorded entry asks (the overlap check).
+_RUNNING = select(RunningTimerRow.time_entry_id, RunningTimerRow.started_at).where(
+    RunningTimerRow.staff_id == bindparam("staff_id")
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,12 +30,7 @@ class RunningTimers:
         self._session = session
 
     def get(self, staff_id: str) -> RunningTimer | None:
-        # Columns, not an ORM row: every recorded entry asks (the overlap check).
-        found = self._session.execute(
-            select(RunningTimerRow.time_entry_id, RunningTimerRow.started_at).where(
-                RunningTimerRow.staff_id == staff_id
-            )
-        ).first()
+        found = self._session.execute(_RUNNING, {"staff_id": staff_id}).first()
         if found is None:
             return None
         return RunningTimer(staff_id, found.time_entry_id, found.started_at)
