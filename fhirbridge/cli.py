@@ -73,8 +73,21 @@ def demo(
     ] = None,
     month: Annotated[str, typer.Option(help="Billing month, YYYY-MM.")] = "2026-10",
     timezone: Annotated[str, typer.Option(help="Practice time zone.")] = "America/New_York",
+    serve: Annotated[
+        bool,
+        typer.Option(
+            "--serve",
+            help="Afterwards keep the API and the web app running on the demo's data, with a "
+            "development sign-in, until Ctrl-C.",
+        ),
+    ] = False,
+    port: Annotated[int, typer.Option(help="Port of the API and web app with --serve.")] = 8000,
 ) -> None:
-    """Map the demo caseload to FHIR R4, check it, push it to a local FHIR server, bill a month."""
+    """Map the demo caseload to FHIR R4, check it, push it to a local FHIR server, bill a month.
+
+    With --serve the demo's database and FHIR server stay up afterwards, and the web app at
+    /app (sign in as any demo care-team member, development sign-in) and the API run on them.
+    """
     settings = Settings(practice_timezone=_zone(timezone).key)
     year, mon = _month(month)
     with tempfile.TemporaryDirectory(prefix="fhirbridge-demo-") as workdir:
@@ -84,23 +97,43 @@ def demo(
             console.print("Starting a local FHIR R4 server (sekmet) on 127.0.0.1 ...")
             server = LocalFhirServer(workdir=Path(workdir) / "sekmet").start()
             base_url = server.base_url
+        demo_database = database_url or f"sqlite:///{Path(workdir) / 'fhirbridge.db'}"
         try:
             report = asyncio.run(
                 wiring.demo(
                     settings,
                     base_url=base_url,
-                    database_url=database_url or f"sqlite:///{Path(workdir) / 'fhirbridge.db'}",
+                    database_url=demo_database,
                     caseload_path=caseload,
                     ehr_dir=ehr,
                     month=(year, mon),
                 )
             )
+            _print_report(report, base_url)
+            if serve:
+                _serve_demo(settings, database_url=demo_database, base_url=base_url, port=port)
         finally:
             if server is not None:
                 server.stop()
-    _print_report(report, base_url)
     if not report.finished:
         raise typer.Exit(ExitCode.WORK_LEFT)
+
+
+def _serve_demo(settings: Settings, *, database_url: str, base_url: str, port: int) -> None:
+    """The API and the web app on the demo's data until Ctrl-C; loopback only, as the
+    development sign-in lets anyone in."""
+    import uvicorn
+
+    from fhirbridge.api import create_app
+
+    served = settings.model_copy(
+        update={"database_url": database_url, "fhir_base_url": base_url, "web_dev_sign_in": True}
+    )
+    console.print(
+        f"Web app: http://127.0.0.1:{port}/app/ (development sign-in: pick a demo care-team "
+        f"member); API docs: http://127.0.0.1:{port}/docs. Ctrl-C stops it."
+    )
+    uvicorn.run(create_app(served), host="127.0.0.1", port=port, log_level="warning")
 
 
 def _print_report(report: DemoReport, base_url: str) -> None:
