@@ -99,6 +99,16 @@ def session_factory(settings: Settings, engine: Engine) -> sessionmaker[Session]
     return make_session_factory(engine, sync_plan=mappings(settings).plan)
 
 
+def engine_for(settings: Settings, database_url: str | None = None) -> Engine:
+    """An engine on ``database_url`` (default ``settings.database_url``) with the configured
+    pool: matched to the server's thread pool, so requests do not queue for a connection."""
+    return make_engine(
+        database_url or settings.database_url,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+    )
+
+
 @contextmanager
 def database(
     settings: Settings, database_url: str | None = None, *, migrate_first: bool = True
@@ -108,7 +118,7 @@ def database(
     url = database_url or settings.database_url
     if migrate_first:
         migrate(url)
-    engine = make_engine(url)
+    engine = engine_for(settings, url)
     try:
         yield session_factory(settings, engine)
     finally:

@@ -24,6 +24,7 @@ from fastapi import Depends, FastAPI
 from fhirbridge import wiring
 from fhirbridge.api.auth import Authenticator
 from fhirbridge.api.boundary import BodyLimit, ErrorBoundary
+from fhirbridge.api.busy import install_busy_handler
 from fhirbridge.api.deps import AppState, authenticate
 from fhirbridge.api.parameters import check_parameters
 from fhirbridge.api.problems import install_problem_handlers
@@ -46,7 +47,6 @@ from fhirbridge.api.routes import (
 from fhirbridge.api.schemas.problems import document_problems
 from fhirbridge.config import Settings
 from fhirbridge.fhir import FhirClient
-from fhirbridge.persistence import make_engine
 from fhirbridge.persistence.repositories import Clock, utc_now
 from fhirbridge.web import mount_web_app
 
@@ -74,7 +74,7 @@ def create_app(
     """An app bound to ``settings.database_url`` (already migrated). ``clock`` decides what
     "now" is for timers and future-time checks. ``fhir_client`` replaces the client bound to
     ``settings.fhir_base_url`` that the notification webhook reads with (its owner closes it)."""
-    engine = make_engine(settings.database_url)
+    engine = wiring.engine_for(settings)
     mappings = wiring.mappings(settings)
     sessions = wiring.session_factory(settings, engine)
 
@@ -106,6 +106,7 @@ def create_app(
     )
     app.state.engine = engine
     install_problem_handlers(app)
+    install_busy_handler(app)
     app.add_middleware(BodyLimit)
     app.add_middleware(ErrorBoundary)  # added last: outermost, so nothing escapes it
     app.include_router(health.router)
