@@ -1,5 +1,5 @@
-"""Sync status for admins: the outbox by state, dead letters with the server's reason (retry),
-and open conflicts with both versions side by side (keep local / take remote), resolved by
+"""Sync status for admins: the outbox by state, dead letters with the server's reason (retry or
+discard), and open conflicts with both versions side by side (keep local / take remote), resolved by
 ``sync.conflicts.resolve_conflict`` as the command line does."""
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from fhirbridge.persistence import (
     Resolution,
     Store,
 )
+from fhirbridge.services.dead_letters import discard_dead_letter
 from fhirbridge.sync.conflicts import resolve_conflict
 from fhirbridge.web.pages import PageRoute, error_page, page, page_work
 from fhirbridge.web.session import CheckedSession, SignedIn
@@ -95,6 +96,25 @@ def retry_dead_letter(entry_id: int, request: Request, session: CheckedSession) 
     except OutboxStateError:
         return RedirectResponse("/app/sync?message=already-retried", status_code=303)
     return RedirectResponse("/app/sync?message=retried", status_code=303)
+
+
+@router.post("/dead-letters/{entry_id}/discard")
+def discard(entry_id: int, request: Request, session: CheckedSession) -> Response:
+    require_role(session.principal, ADMINS)
+    work = page_work(request, session)
+
+    def run(store: Store) -> _Done:
+        entry = discard_dead_letter(store=store, entry_id=entry_id, by=session.principal.id)
+        return _Done(id=entry.id)
+
+    try:
+        work.write(run)
+    except OutboxEntryNotFound:
+        # Two admins discarding the same entry: the second finds it gone.
+        return RedirectResponse("/app/sync?message=already-discarded", status_code=303)
+    except OutboxStateError:
+        return RedirectResponse("/app/sync?message=already-retried", status_code=303)
+    return RedirectResponse("/app/sync?message=discarded", status_code=303)
 
 
 @router.post("/conflicts/{conflict_id}")

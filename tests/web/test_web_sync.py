@@ -1,4 +1,5 @@
-"""Sync status for admins: the outbox by state, dead letters with the server's reason (retry),
+"""Sync status for admins: the outbox by state, dead letters with the server's reason (retry or
+discard, audited),
 and open conflicts with both versions side by side, resolved as ``sync.conflicts`` resolves
 them. On SQLite and PostgreSQL."""
 
@@ -19,6 +20,7 @@ from fhirbridge.persistence import (
     unit_of_work,
 )
 from fhirbridge.persistence.scratch import Backend
+from fhirbridge.services.dead_letters import DISCARDED
 from tests.sessions import session_factory
 from tests.web.conftest import ADA, NORA, Browser, sign_in
 from tests.worklist_caseload import load_worklist
@@ -173,3 +175,84 @@ def test_resolving_without_the_csrf_token_is_refused(ada: Browser) -> None:
     response = ada.client.post("/app/sync/conflicts/1", data={"resolution": "keep-local"})
 
     assert response.status_code == 403
+
+
+def test_a_dead_letter_offers_discard_next_to_retry(ada: Browser, dead_letter: int) -> None:
+    page = ada.client.get("/app/sync").text
+
+    assert f'action="/app/sync/dead-letters/{dead_letter}/discard"' in page
+
+
+def test_discarding_a_dead_letter_takes_it_out_of_the_outbox(
+    ada: Browser, dead_letter: int
+) -> None:
+    dead_before = _count(ada.client.get("/app/sync").text, OutboxState.DEAD)
+
+    discarded = ada.post(f"/app/sync/dead-letters/{dead_letter}/discard")
+
+    assert discarded.status_code == 303
+    page = ada.client.get(discarded.headers["location"]).text
+    assert _count(page, OutboxState.DEAD) == dead_before - 1
+    assert "The entry was discarded" in page
+    assert f"/app/sync/dead-letters/{dead_letter}/" not in page
+
+
+def test_a_discard_is_audited_with_who_and_the_servers_reason(
+    ada: Browser, dead_letter: int, database_url: str
+) -> None:
+    engine = make_engine(database_url)
+    try:
+        with unit_of_work(session_factory(engine)) as session:
+            entry = Store(session).outbox.get(dead_letter)
+        assert entry is not None
+
+        ada.post(f"/app/sync/dead-letters/{dead_letter}/discard")
+
+        with unit_of_work(session_factory(engine)) as session:
+            events = Store(session).audit.for_record(entry.entity_kind, entry.local_id)
+    finally:
+        engine.dispose()
+    (event,) = [e for e in events if e.action == DISCARDED]
+    assert event.actor == ADA.id
+    assert event.after is None
+    assert event.before is not None
+    assert event.before["outbox_entry"] == dead_letter
+    assert event.before["reason"] == "HTTP 422 from the server"
+    assert event.before["server_outcome"] == REFUSED
+
+
+def test_a_dead_letter_discarded_already_is_not_discarded_twice(
+    ada: Browser, dead_letter: int
+) -> None:
+    ada.post(f"/app/sync/dead-letters/{dead_letter}/discard")
+
+    again = ada.post(f"/app/sync/dead-letters/{dead_letter}/discard")
+
+    assert again.headers["location"] == "/app/sync?message=already-discarded"
+
+
+def test_a_retried_dead_letter_is_not_discarded(ada: Browser, dead_letter: int) -> None:
+    ada.post(f"/app/sync/dead-letters/{dead_letter}/retry")
+
+    refused = ada.post(f"/app/sync/dead-letters/{dead_letter}/discard")
+
+    assert refused.headers["location"] == "/app/sync?message=already-retried"
+    page = ada.client.get("/app/sync").text
+    assert _count(page, OutboxState.PENDING) >= 1
+
+
+def test_discarding_is_for_admins_only(
+    client: TestClient, settings: Settings, dead_letter: int
+) -> None:
+    nora = sign_in(client, settings, NORA)
+
+    assert nora.post(f"/app/sync/dead-letters/{dead_letter}/discard").status_code == 403
+
+
+def test_discarding_without_the_csrf_token_is_refused(ada: Browser, dead_letter: int) -> None:
+    response = ada.client.post(f"/app/sync/dead-letters/{dead_letter}/discard")
+
+    assert response.status_code == 403
+    assert f'action="/app/sync/dead-letters/{dead_letter}/discard"' in (
+        ada.client.get("/app/sync").text
+    )

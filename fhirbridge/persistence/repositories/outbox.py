@@ -273,6 +273,21 @@ class Outbox:
         self._session.flush()
         return pushed_by
 
+    def discard(self, entry_id: int) -> OutboxEntry:
+        """Give up on a dead entry for good; returns it as it was, for the caller to record
+        who discarded what and why the server refused it.
+
+        The entry is deleted rather than moved to a state of its own: the state column's CHECK
+        constraint knows no such state, and a deletion needs no migration.
+        """
+        row = self._load(entry_id)
+        if row.state != OutboxState.DEAD.value:
+            raise OutboxStateError(entry_id, OutboxState(row.state), expected=OutboxState.DEAD)
+        entry = _to_record(row)
+        self._session.delete(row)
+        self._session.flush()
+        return entry
+
     def release_stale(self, *, claimed_before: datetime, now: datetime | None = None) -> int:
         """Return in-flight entries claimed before ``claimed_before`` (their worker died) to
         pending; returns how many were released."""
