@@ -168,6 +168,9 @@ class Authenticator:
         )
 
 
+_CLAIM_LENGTH = 255
+
+
 def principal_from_claims(claims: dict[str, Any]) -> Principal:
     subject = claims["sub"]
     team = claims.get("team")
@@ -178,6 +181,10 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
         raise AuthenticationFailed("token 'team' must be a string")
     if staff_id is not None and not isinstance(staff_id, str):
         raise AuthenticationFailed("token 'staff_id' must be a string")
+    for name, value in (("sub", subject), ("team", team), ("staff_id", staff_id)):
+        # These end up in queries and audit rows: the same bounds as ids in requests.
+        if value is not None and (len(value) > _CLAIM_LENGTH or not value.isprintable()):
+            raise AuthenticationFailed(f"token {name!r} must be printable, at most 255 characters")
     roles = frozenset(_roles(claims.get("roles")))
     if not team and roles & {Role.CARE_MANAGER, Role.SUPERVISOR}:
         raise AuthenticationFailed("token lacks the 'team' claim")

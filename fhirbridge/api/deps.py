@@ -214,6 +214,8 @@ async def work(
             alias="Idempotency-Key",
             min_length=1,
             max_length=255,
+            # Printable ASCII only: the key is stored and compared, never interpreted.
+            pattern=r"^[\x21-\x7e]+$",
             description="POST only: a retry with the same key and body replays the answer",
         ),
     ] = None,

@@ -20,6 +20,7 @@ later, not a fault.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -91,6 +92,7 @@ def make_engine(
     # A statement that fails must not carry a patient's values into an exception message, and
     # from there into a log or a dead-letter reason.
     engine_options.setdefault("hide_parameters", True)
+    _drop_logged_rows()
     if backend not in ("sqlite", "postgresql"):
         raise ValueError(f"unsupported database backend {backend!r}; use sqlite or postgresql")
     if _pooled(parsed, engine_options.get("poolclass")):
@@ -218,3 +220,20 @@ def _busy_is_retryable() -> Iterator[None]:
         if isinstance(code, int) and code & 0xFF in _SQLITE_BUSY:
             raise DatabaseBusy() from error
         raise
+
+
+class _NoRows(logging.Filter):
+    """SQLAlchemy logs every fetched row when its engine logger is at DEBUG; rows hold patient
+    data, which never goes to a log (hide_parameters covers statements' parameters only)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.msg not in ("Row %r", "Col %r")
+
+
+_ROWS_FILTER = _NoRows()
+
+
+def _drop_logged_rows() -> None:
+    engine_logger = logging.getLogger("sqlalchemy.engine.Engine")
+    if _ROWS_FILTER not in engine_logger.filters:
+        engine_logger.addFilter(_ROWS_FILTER)

@@ -187,3 +187,25 @@ def test_a_care_manager_key_without_a_staff_id_records_no_time(
 def test_a_malformed_authorization_header_is_refused(client: TestClient, scheme: str) -> None:
     response = client.get("/patients/pat-north-1", headers={"Authorization": scheme})
     assert response.status_code == 401
+
+
+@pytest.mark.parametrize("claim", ["sub", "team", "staff_id"])
+def test_a_claim_holding_a_control_character_is_refused(
+    client: TestClient, tokens: Tokens, claim: str
+) -> None:
+    claims = {**care_manager(), claim: "cm-north\x00"}
+    response = client.get("/patients/pat-north-1", headers=tokens.headers(**claims))
+    assert response.status_code == 401
+    assert claim in response.json()["detail"]
+
+
+def test_an_idempotency_key_with_spaces_is_refused_naming_it(
+    client: TestClient, tokens: Tokens
+) -> None:
+    response = client.post(
+        "/time-entries",
+        json=time_entry_body(),
+        headers={**tokens.headers(**care_manager()), "Idempotency-Key": "two words"},
+    )
+    assert response.status_code == 422
+    assert any("Idempotency-Key" in e["field"] for e in response.json()["errors"])
