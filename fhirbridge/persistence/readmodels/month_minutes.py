@@ -60,7 +60,7 @@ from fhirbridge.domain.enrollment import (
 )
 from fhirbridge.domain.people import StaffRole
 from fhirbridge.domain.timeentry import TimeEntry, TimeEntryStatus
-from fhirbridge.persistence.repositories import TimeEntries
+from fhirbridge.persistence.repositories.time_entries import time_entry_of
 from fhirbridge.persistence.tables import EnrollmentRow, ProgramConsentRow, TimeEntryRow
 
 __all__ = ["MinutesGroup", "MonthMinutes"]
@@ -423,10 +423,12 @@ class MonthMinutes:
 
     def entries(self, entry_ids: Iterable[str]) -> list[TimeEntry]:
         """Time entries by id (those that exist), in chunks the drivers accept."""
-        repository = TimeEntries(self._session)
+        table = TimeEntryRow.__table__
         found: list[TimeEntry] = []
         for chunk in _chunks(sorted(set(entry_ids))):
-            found.extend(repository.get_many(chunk).values())
+            # Core rows, not ORM objects: a month can set aside tens of thousands of entries.
+            rows = self._session.execute(select(table).where(table.c.id.in_(chunk)))
+            found.extend(time_entry_of(row) for row in rows)
         return found
 
     def of_patient(

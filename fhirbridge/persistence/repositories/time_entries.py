@@ -123,22 +123,7 @@ class TimeEntries(Repository[TimeEntry, TimeEntryRow]):
         }
 
     def _to_entity(self, row: TimeEntryRow) -> TimeEntry:
-        return TimeEntry(
-            id=row.id,
-            patient_id=row.patient_id,
-            enrollment_id=row.enrollment_id,
-            program=enum_member(Program, row.program),
-            staff_id=row.staff_id,
-            staff_role=enum_member(StaffRole, row.staff_role),
-            activity=enum_member(TimeEntryActivity, row.activity),
-            mode=enum_member(ContactMode, row.mode),
-            status=TimeEntryStatus(row.status),
-            start=row.started_at,
-            end=row.ended_at,
-            minutes=row.minutes,
-            interactive=row.interactive,
-            notes=row.notes,
-        )
+        return time_entry_of(row)
 
     def list_for_patient(
         self, patient_id: str, *, since: datetime | None = None, until: datetime | None = None
@@ -168,3 +153,24 @@ class TimeEntries(Repository[TimeEntry, TimeEntryRow]):
             .where(TimeEntryRow.enrollment_id == enrollment_id)
             .order_by(TimeEntryRow.started_at, TimeEntryRow.id)
         )
+
+
+def time_entry_of(row: Any) -> TimeEntry:
+    """A time entry from its row: an ORM row, or a Core row of the table's columns (read models
+    that load many entries skip the ORM's identity map)."""
+    return TimeEntry(
+        id=row.id,
+        patient_id=row.patient_id,
+        enrollment_id=row.enrollment_id,
+        program=enum_member(Program, row.program),
+        staff_id=row.staff_id,
+        staff_role=enum_member(StaffRole, row.staff_role),
+        activity=enum_member(TimeEntryActivity, row.activity),
+        mode=enum_member(ContactMode, row.mode),
+        status=TimeEntryStatus(row.status),
+        start=row.started_at,
+        end=row.ended_at,
+        minutes=row.minutes,
+        interactive=row.interactive,
+        notes=row.notes,
+    )
