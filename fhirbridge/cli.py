@@ -11,7 +11,7 @@ import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
@@ -133,7 +133,9 @@ def _serve_demo(settings: Settings, *, database_url: str, base_url: str, port: i
         f"Web app: http://127.0.0.1:{port}/app/ (development sign-in: pick a demo care-team "
         f"member); API docs: http://127.0.0.1:{port}/docs. Ctrl-C stops it."
     )
-    uvicorn.run(create_app(served), host="127.0.0.1", port=port, log_level="warning")
+    uvicorn.run(
+        create_app(served), host="127.0.0.1", port=port, log_level="warning", access_log=False
+    )
 
 
 def _print_report(report: DemoReport, base_url: str) -> None:
@@ -230,8 +232,28 @@ def serve(
         raise typer.Exit(ExitCode.USAGE)
     migrate(settings.database_url)
     uvicorn.run(
-        "fhirbridge.cli:api_from_environment", factory=True, host=host, port=port, workers=workers
+        "fhirbridge.cli:api_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        # uvicorn's access line quotes the path, which holds patient ids; the app logs its own
+        # with the route template instead (api.boundary).
+        access_log=False,
+        log_config=_server_log_config(),
     )
+
+
+def _server_log_config() -> dict[str, Any]:
+    """uvicorn's own logging set-up, with fhirbridge's loggers (access lines by route template,
+    errors by class) on the same console handler."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["fhirbridge"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return config
 
 
 def api_from_environment() -> FastAPI:

@@ -32,6 +32,7 @@ __all__ = ["MAX_BODY_BYTES", "BodyLimit", "ErrorBoundary", "route_template"]
 MAX_BODY_BYTES = 4 * 1024 * 1024
 
 log = logging.getLogger("fhirbridge.api")
+access = logging.getLogger("fhirbridge.api.access")
 
 
 def route_template(scope: Scope) -> str:
@@ -58,15 +59,19 @@ class ErrorBoundary:
             await self.app(scope, receive, send)
             return
         started = False
+        status = 0
 
         async def tracking(message: Message) -> None:
-            nonlocal started
+            nonlocal started, status
             if message["type"] == "http.response.start":
-                started = True
+                started, status = True, int(message["status"])
             await send(message)
 
         try:
             await self.app(scope, receive, tracking)
+            # The access line, in place of the server's: it names the route template, not the
+            # path sent, which holds patient ids (uvicorn runs with access_log=False).
+            access.info("%s %s %d", scope.get("method", "?"), route_template(scope), status)
         except ClientDisconnect:
             # The client hung up: nobody to answer, and no fault of ours.
             log.info("client left during %s %s", scope.get("method", "?"), route_template(scope))

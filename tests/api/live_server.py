@@ -17,7 +17,10 @@ from fastapi import FastAPI
 def served(app: FastAPI) -> Iterator[str]:
     """Serve ``app`` until the block ends; yields its base URL."""
     # log_config=None: uvicorn logs through the logging set up already (the tests' capture).
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on")
+    # access_log=False as `fhirbridge serve` runs it: the app logs its own access line.
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=0, log_config=None, lifespan="on", access_log=False
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="uvicorn-under-test", daemon=True)
     thread.start()

@@ -148,3 +148,15 @@ def test_a_streamed_body_over_the_limit_is_a_413_problem(
 
     assert response.status_code == 413
     assert response.json()["type"] == "https://fhirbridge.dev/problems/content-too-large"
+
+
+def test_the_access_line_names_the_route_template_and_status_not_the_patient(
+    server: httpx.Client, nora: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    server.get("/patients/pat-north-1/time-entries", headers=nora)
+    # uvicorn's own access line is switched off by `serve` (tested there); fhirbridge's names
+    # the route template.
+    ours = [r.getMessage() for r in caplog.records if r.name.startswith("fhirbridge")]
+    assert "GET /patients/{patient_id}/time-entries 200" in ours
+    assert not [line for line in ours if "pat-north-1" in line]

@@ -113,3 +113,21 @@ def _wait_for_health(server: subprocess.Popen[bytes], url: str) -> int | None:
         except httpx.TransportError:
             time.sleep(0.2)
     return None
+
+
+def test_serve_logs_each_request_by_route_template_never_by_the_path_sent(tmp_path: Path) -> None:
+    port = _free_port()
+    env = {**os.environ, "FHIRBRIDGE_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}"}
+    command = [str(FHIRBRIDGE), "serve", "--port", str(port)]
+    log_path = tmp_path / "serve.log"
+    with log_path.open("wb") as log:
+        server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        assert _wait_for_health(server, f"http://127.0.0.1:{port}/health") == 200
+        httpx.get(f"http://127.0.0.1:{port}/patients/pat-marker-4711/time-entries", timeout=5)
+    finally:
+        server.terminate()
+        server.wait(timeout=GIVE_UP_SECONDS)
+    output = log_path.read_text(errors="replace")
+    assert "GET /patients/{patient_id}/time-entries 401" in output
+    assert "pat-marker-4711" not in output
