@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
+import httpx
 import uvicorn
 from fastapi import FastAPI
 
@@ -35,3 +37,21 @@ def served(app: FastAPI) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+Send = Callable[[httpx.Client], httpx.Response]
+
+
+def at_once(base_url: str, sends: list[Send], *, timeout: float = 60) -> list[httpx.Response]:
+    """Send every request at once, each from its own thread over its own connection, held at a
+    barrier until all are connected, so only the requests themselves race."""
+    barrier = threading.Barrier(len(sends))
+
+    def send(one: Send) -> httpx.Response:
+        with httpx.Client(base_url=base_url, timeout=timeout) as client:
+            client.get("/health")
+            barrier.wait(timeout=timeout)
+            return one(client)
+
+    with ThreadPoolExecutor(max_workers=len(sends)) as pool:
+        return list(pool.map(send, sends))

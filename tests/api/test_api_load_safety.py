@@ -10,12 +10,9 @@ answered 503 with Retry-After (nothing was written, so retrying is safe), never 
 from __future__ import annotations
 
 import sqlite3
-import threading
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from contextlib import contextmanager
 
-import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -24,14 +21,13 @@ import fhirbridge.persistence.db
 from fhirbridge.api.busy import install_busy_handler
 from fhirbridge.persistence import DatabaseBusy
 from fhirbridge.persistence.scratch import Backend
-from tests.api.live_server import served
+from tests.api.live_server import Send, at_once, served
 from tests.api.support import Tokens, care_manager, count_rows, time_entry_body
 
 ENTRIES = "/time-entries"
 PATIENT_ENTRIES = "/patients/pat-north-1/time-entries"
 WRITERS = 40
 READERS = 10
-Send = Callable[[httpx.Client], httpx.Response]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -60,20 +56,6 @@ def _slot(n: int) -> dict[str, str]:
     }
 
 
-def _at_once(base_url: str, sends: list[Send]) -> list[httpx.Response]:
-    """Send every request at once, each from its own thread over its own connection."""
-    barrier = threading.Barrier(len(sends))
-
-    def send(one: Send) -> httpx.Response:
-        with httpx.Client(base_url=base_url, timeout=120) as client:
-            client.get("/health")  # connected before the barrier, so only the request races
-            barrier.wait(timeout=60)
-            return one(client)
-
-    with ThreadPoolExecutor(max_workers=len(sends)) as pool:
-        return list(pool.map(send, sends))
-
-
 def _post(headers: dict[str, str], n: int) -> Send:
     # Half of them with an Idempotency-Key, whose record is written in the same transaction.
     keyed = {**headers, "Idempotency-Key": f"load-{n}"} if n % 2 else headers
@@ -89,7 +71,7 @@ def test_fifty_requests_at_once_get_no_server_error_and_every_write_is_kept(
 ) -> None:
     writes = [_post(nora, n) for n in range(WRITERS)]
     reads = [_get(nora, PATIENT_ENTRIES if n % 2 else "/worklist") for n in range(READERS)]
-    responses = _at_once(base_url, writes + reads)
+    responses = at_once(base_url, writes + reads, timeout=120)
     statuses = sorted(response.status_code for response in responses)
     assert statuses == [200] * READERS + [201] * WRITERS
     assert count_rows(database_url, "time_entries") == WRITERS

@@ -8,19 +8,15 @@ SQLite and on PostgreSQL.
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from fhirbridge.persistence.scratch import Backend
+from tests.api.live_server import Send, at_once, served
 from tests.api.support import FakeClock, Tokens, billing, care_manager, count_rows, time_entry_body
 
 ENTRIES = "/time-entries"
@@ -30,7 +26,6 @@ TIMER = {
     "activity": "check-in-call",
     "mode": "virtual",
 }
-Send = Callable[[httpx.Client], httpx.Response]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -42,42 +37,13 @@ def backend(request: pytest.FixtureRequest) -> Backend:
 @pytest.fixture
 def base_url(app: FastAPI) -> Iterator[str]:
     """The app served over HTTP: a TestClient is not meant for concurrent use."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("the API server did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    with served(app) as url:
+        yield url
 
 
 @pytest.fixture
 def nora(tokens: Tokens) -> dict[str, str]:
     return tokens.headers(**care_manager())
-
-
-def _race(base_url: str, sends: list[Send]) -> list[httpx.Response]:
-    """Send every request at once, each from its own thread over its own connection."""
-    barrier = threading.Barrier(len(sends))
-
-    def send(one: Send) -> httpx.Response:
-        with httpx.Client(base_url=base_url, timeout=60) as client:
-            client.get("/health")  # connected before the barrier, so only the request races
-            barrier.wait(timeout=30)
-            return one(client)
-
-    with ThreadPoolExecutor(max_workers=len(sends)) as pool:
-        return list(pool.map(send, sends))
 
 
 def _post_entry(headers: dict[str, str], **changes: Any) -> Send:
@@ -123,7 +89,7 @@ def _assert_overlap_names(response: httpx.Response, holder_id: str) -> None:
 def test_overlapping_entries_posted_at_once_are_accepted_once(
     base_url: str, nora: dict[str, str], database_url: str
 ) -> None:
-    responses = _race(base_url, [_post_entry(nora, **_slot(14, 14, i)) for i in range(8)])
+    responses = at_once(base_url, [_post_entry(nora, **_slot(14, 14, i)) for i in range(8)])
     winner = _the_one_accepted(responses)
     assert winner.status_code == 201
     for loser in responses:
@@ -149,7 +115,7 @@ def test_an_edit_and_a_new_entry_racing_into_one_slot_are_accepted_once(
             _patch_entry(nora, entry_id, **_slot(14, 8 + i)),
             _post_entry(nora, **_slot(14, 8 + i, 5)),
         ]
-    responses = _race(base_url, sends)
+    responses = at_once(base_url, sends)
     for i in range(4):
         edit, new = responses[2 * i], responses[2 * i + 1]
         winner = _the_one_accepted([edit, new])
@@ -162,7 +128,7 @@ def test_an_edit_and_a_new_entry_racing_into_one_slot_are_accepted_once(
 def test_timers_started_at_once_leave_one_running_and_the_others_name_it(
     base_url: str, nora: dict[str, str], database_url: str
 ) -> None:
-    responses = _race(base_url, [_start_timer(nora) for _ in range(8)])
+    responses = at_once(base_url, [_start_timer(nora) for _ in range(8)])
     winner = _the_one_accepted(responses)
     running_id = winner.json()["id"]
     for loser in responses:
@@ -180,7 +146,7 @@ def test_a_timer_stopped_at_once_from_several_places_is_stopped_once(
 ) -> None:
     running = httpx.post(base_url + "/timers", json=TIMER, headers=nora).json()
     clock.advance(minutes=20)
-    responses = _race(base_url, [_stop_timer(nora) for _ in range(4)])
+    responses = at_once(base_url, [_stop_timer(nora) for _ in range(4)])
     winner = _the_one_accepted(responses)
     assert winner.json()["id"] == running["id"]
     assert sorted(r.status_code for r in responses) == [200, 404, 404, 404]
@@ -192,7 +158,7 @@ def test_retries_sent_at_once_with_one_idempotency_key_all_get_the_first_answer(
     base_url: str, nora: dict[str, str], database_url: str
 ) -> None:
     headers = {**nora, "Idempotency-Key": "storm-1"}
-    responses = _race(base_url, [_post_entry(headers) for _ in range(20)])
+    responses = at_once(base_url, [_post_entry(headers) for _ in range(20)])
     firsts = [r for r in responses if "idempotent-replayed" not in r.headers]
     assert len(firsts) == 1, [(r.status_code, r.json().get("type")) for r in firsts]
     first = firsts[0]
@@ -206,7 +172,7 @@ def test_retries_sent_at_once_with_one_idempotency_key_all_get_the_first_answer(
 def test_minutes_of_overlapping_entries_posted_at_once_are_counted_once(
     base_url: str, nora: dict[str, str], tokens: Tokens
 ) -> None:
-    _race(base_url, [_post_entry(nora, **_slot(14, 14, i)) for i in range(8)])
+    at_once(base_url, [_post_entry(nora, **_slot(14, 14, i)) for i in range(8)])
     report = httpx.get(
         base_url + "/reports/minutes",
         params={"month": "2026-10", "team": "north"},
