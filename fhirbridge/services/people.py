@@ -120,6 +120,7 @@ class _Roster(Generic[P]):
     optional: frozenset[str]
     link_field: str
     holder_of_link: Callable[[Store, str], P | None]
+    changes: type[PatientChanges] | type[MemberChanges]
 
     def get(self, store: Store, entity_id: str, teams: Teams) -> P:
         found = self.people(store).get(entity_id)
@@ -157,6 +158,26 @@ class _Roster(Generic[P]):
             self._check_link_free(store, changed)
         self.people(store).update(changed)
         return changed
+
+    def save_imported(self, store: Store, person: P, *, from_ehr: bool) -> tuple[ImportOutcome, P]:
+        """Create, update or leave ``person`` as read from a file. A record read from the EHR's
+        own export also matches an earlier one by its EHR link, and keeps that one's local id."""
+        stored = self.people(store).get(person.id)
+        link = getattr(person, self.link_field)
+        if stored is None and from_ehr and link is not None:
+            found = self.holder_of_link(store, link)
+            if found is not None:
+                stored, person = found, dataclasses.replace(person, id=found.id)
+        if stored is None:
+            return ImportOutcome.CREATED, self.add(store, person, EVERY_TEAM)
+        if stored == person:
+            return ImportOutcome.UNCHANGED, stored
+        names = [f.name for f in dataclasses.fields(self.changes) if f.name != "clear"]
+        changes = self.changes(
+            **{name: getattr(person, name) for name in names},
+            clear=frozenset(n for n in self.optional if getattr(person, n) is None),
+        )
+        return ImportOutcome.UPDATED, self.change(store, stored.id, changes, EVERY_TEAM)
 
     def _check_link_free(self, store: Store, person: P) -> None:
         link = getattr(person, self.link_field)
@@ -204,6 +225,7 @@ _PATIENTS: _Roster[PatientLink] = _Roster(
     optional=frozenset({"mrn_system", "mrn_value"}),
     link_field="ehr_reference",
     holder_of_link=lambda store, link: store.patients.find_by_ehr_reference(link),
+    changes=PatientChanges,
 )
 _MEMBERS: _Roster[CareTeamMember] = _Roster(
     kind="care-team member",
@@ -212,6 +234,7 @@ _MEMBERS: _Roster[CareTeamMember] = _Roster(
     optional=frozenset({"practitioner_reference", "npi"}),
     link_field="practitioner_reference",
     holder_of_link=lambda store, link: store.care_team.find_by_practitioner_reference(link),
+    changes=MemberChanges,
 )
 
 
@@ -359,55 +382,8 @@ def save_person(
     then it keeps its local id. The caller decides the team (an import works for every team).
     """
     if isinstance(record, PatientLink):
-        return _save_patient(store, record, from_ehr)
-    return _save_member(store, record, from_ehr)
-
-
-def _save_patient(
-    store: Store, patient: PatientLink, from_ehr: bool
-) -> tuple[ImportOutcome, PatientLink | CareTeamMember]:
-    stored = store.patients.get(patient.id)
-    if stored is None and from_ehr:
-        found = store.patients.find_by_ehr_reference(patient.ehr_reference)
-        if found is not None and found.id != patient.id:
-            stored, patient = found, dataclasses.replace(patient, id=found.id)
-    if stored is None:
-        return ImportOutcome.CREATED, add_patient(store=store, patient=patient, teams=EVERY_TEAM)
-    if stored == patient:
-        return ImportOutcome.UNCHANGED, stored
-    changes = PatientChanges(
-        ehr_reference=patient.ehr_reference,
-        mrn_system=patient.mrn_system,
-        mrn_value=patient.mrn_value,
-        team=patient.team,
-        clear=frozenset(n for n in _PATIENTS.optional if getattr(patient, n) is None),
-    )
-    changed = change_patient(store=store, patient_id=stored.id, changes=changes, teams=EVERY_TEAM)
-    return ImportOutcome.UPDATED, changed
-
-
-def _save_member(
-    store: Store, member: CareTeamMember, from_ehr: bool
-) -> tuple[ImportOutcome, PatientLink | CareTeamMember]:
-    stored = store.care_team.get(member.id)
-    if stored is None and from_ehr and member.practitioner_reference is not None:
-        found = store.care_team.find_by_practitioner_reference(member.practitioner_reference)
-        if found is not None:
-            stored, member = found, dataclasses.replace(member, id=found.id)
-    if stored is None:
-        return ImportOutcome.CREATED, add_member(store=store, member=member, teams=EVERY_TEAM)
-    if stored == member:
-        return ImportOutcome.UNCHANGED, stored
-    changes = MemberChanges(
-        name=member.name,
-        role=member.role,
-        practitioner_reference=member.practitioner_reference,
-        npi=member.npi,
-        team=member.team,
-        clear=frozenset(n for n in _MEMBERS.optional if getattr(member, n) is None),
-    )
-    changed = change_member(store=store, member_id=stored.id, changes=changes, teams=EVERY_TEAM)
-    return ImportOutcome.UPDATED, changed
+        return _PATIENTS.save_imported(store, record, from_ehr=from_ehr)
+    return _MEMBERS.save_imported(store, record, from_ehr=from_ehr)
 
 
 def import_people(
