@@ -8,29 +8,28 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from fhirbridge.api import create_app
 from fhirbridge.api.auth import Principal, Role
 from fhirbridge.config import Settings
-from fhirbridge.persistence.scratch import Backend, DatabaseUnavailable, scratch_database
 from fhirbridge.web.session import decode_session, issue_session_cookie
-from tests.api.support import (
-    AUDIENCE,
-    ISSUER,
-    FakeClock,
-    SigningKey,
-    Tokens,
-    load_caseload,
-    rsa_key,
-    write_jwks,
+
+# The API's app, database, clock and tokens, as the API tests have them; only the client differs.
+from tests.api.conftest import (  # noqa: F401
+    app,
+    backend,
+    clock,
+    database_url,
+    ec_signing_key,
+    jwks_path,
+    settings,
+    signing_key,
+    tokens,
 )
-from tests.conftest import POSTGRES_URL
 
 NORA = Principal("user:nora", frozenset({Role.CARE_MANAGER}), team="north", staff_id="cm-north")
 SUE = Principal("user:sue", frozenset({Role.CARE_MANAGER}), team="south", staff_id="cm-south")
@@ -39,60 +38,8 @@ BILL = Principal("user:bill", frozenset({Role.BILLING}), team="north")
 ADA = Principal("user:ada", frozenset({Role.ADMIN}))
 
 
-@pytest.fixture(scope="session")
-def signing_key() -> SigningKey:
-    return rsa_key("web-test-rsa")
-
-
-@pytest.fixture(scope="session")
-def jwks_path(tmp_path_factory: pytest.TempPathFactory, signing_key: SigningKey) -> Path:
-    return write_jwks(tmp_path_factory.mktemp("jwks") / "jwks.json", [signing_key])
-
-
-@pytest.fixture(scope="session")
-def tokens(signing_key: SigningKey) -> Tokens:
-    return Tokens(signing_key)
-
-
 @pytest.fixture
-def backend() -> Backend:
-    """SQLite by default; a module where data matters overrides it to run on PostgreSQL too."""
-    return "sqlite"
-
-
-@pytest.fixture
-def database_url(backend: Backend, tmp_path: Path) -> Iterator[str]:
-    try:
-        with scratch_database(backend, workdir=tmp_path, postgres_url=POSTGRES_URL) as url:
-            load_caseload(url)
-            yield url
-    except DatabaseUnavailable as error:
-        pytest.skip(f"PostgreSQL not reachable at {error.url} ({error.reason})")
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def settings(database_url: str, jwks_path: Path) -> Settings:
-    return Settings(
-        database_url=database_url,
-        jwt_jwks_path=jwks_path,
-        jwt_audience=AUDIENCE,
-        jwt_issuer=ISSUER,
-        practice_timezone="UTC",
-    )
-
-
-@pytest.fixture
-def app(settings: Settings, clock: FakeClock) -> FastAPI:
-    return create_app(settings, clock=clock)
-
-
-@pytest.fixture
-def client(app: FastAPI) -> Iterator[TestClient]:
+def client(app: FastAPI) -> Iterator[TestClient]:  # noqa: F811 (the fixture imported above)
     with TestClient(app, follow_redirects=False) as test_client:
         yield test_client
 
@@ -111,7 +58,7 @@ class Browser:
         return response
 
 
-def sign_in(client: TestClient, settings: Settings, principal: Principal) -> Browser:
+def sign_in(client: TestClient, settings: Settings, principal: Principal) -> Browser:  # noqa: F811
     name, value = issue_session_cookie(settings, principal)
     session = decode_session(settings, value)
     assert session is not None
