@@ -108,9 +108,18 @@ class Report:
         return tuple(line for line in self.lines if line.patient_id == patient_id)
 
 
-def build_report(practice: PracticeMonth, *, rules: RuleYear, time_zone: str) -> Report:
+def build_report(
+    practice: PracticeMonth,
+    *,
+    rules: RuleYear,
+    time_zone: str,
+    extra_lines: Iterable[ReportLine] = (),
+) -> Report:
+    """The report of the roll-up's month, with ``extra_lines`` from programs judged outside it
+    (RPM device days, TCM, APCM) in the same order: by patient, program, rule-file order."""
     order = display_order(rules)
     lines = [line for result in practice.results for line in _lines(result, practice)]
+    lines.extend(extra_lines)
     # Stable: set-aside entries keep the roll-up's order (oldest first).
     lines.sort(
         key=lambda line: (

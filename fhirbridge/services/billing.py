@@ -20,13 +20,16 @@ Like every service, these flush and never commit: the caller's unit of work does
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from fhirbridge.billing.aggregate import PracticeMonth, judge_practice_month, month_days
+from fhirbridge.billing.programs import ProgramMonth, merge_billed
 from fhirbridge.billing.report import Report, ReportLine, build_report
+from fhirbridge.billing.result import BilledCode
 from fhirbridge.billing.rollup import (
     COUNTING_STATUSES,
     MonthExplanation,
@@ -40,6 +43,7 @@ from fhirbridge.persistence import Store
 __all__ = [
     "ChargeRun",
     "PatientMonth",
+    "ProgramSource",
     "charge_id",
     "charges_of",
     "monthly_report",
@@ -76,6 +80,44 @@ class PatientMonth:
     entries: tuple[TimeEntry, ...]  # oldest first
 
 
+class ProgramSource(Protocol):
+    """A program billed outside the time roll-up: judges its month, given what the programs
+    judged before it billed (for exclusions between them)."""
+
+    def __call__(
+        self,
+        store: Store,
+        *,
+        month: tuple[int, int],
+        tz: ZoneInfo,
+        rules: RuleYear,
+        patient_ids: Sequence[str] | None,
+        billed: Mapping[str, Sequence[BilledCode]],
+    ) -> ProgramMonth: ...
+
+
+# In the order they are judged: a later program sees what the earlier ones billed.
+PROGRAM_SOURCES: tuple[ProgramSource, ...] = ()
+
+
+def program_months(
+    store: Store,
+    *,
+    month: tuple[int, int],
+    tz: ZoneInfo,
+    rules: RuleYear,
+    patient_ids: Sequence[str] | None = None,
+    sources: Sequence[ProgramSource] = PROGRAM_SOURCES,
+) -> list[ProgramMonth]:
+    judged: list[ProgramMonth] = []
+    for source in sources:
+        billed = merge_billed(judged)
+        judged.append(
+            source(store, month=month, tz=tz, rules=rules, patient_ids=patient_ids, billed=billed)
+        )
+    return judged
+
+
 def practice_month(
     store: Store,
     *,
@@ -83,8 +125,11 @@ def practice_month(
     tz: ZoneInfo,
     rules: RuleYear,
     patient_ids: Sequence[str] | None = None,
+    billed_elsewhere: Mapping[str, Sequence[BilledCode]] | None = None,
 ) -> PracticeMonth:
-    """Every patient's (or ``patient_ids``') month, from minutes summed in SQL."""
+    """Every patient's (or ``patient_ids``') month, from minutes summed in SQL.
+
+    ``billed_elsewhere``: codes the programs outside the roll-up bill, by patient id."""
     minutes = store.month_minutes
     groups = minutes.groups(month=month, tz=tz, counting=COUNTING_STATUSES, patient_ids=patient_ids)
     enrollments, consents = minutes.enrollments(
@@ -98,6 +143,7 @@ def practice_month(
         enrollments=enrollments,
         consents=consents,
         load_entries=minutes.entries,
+        billed_elsewhere=billed_elsewhere,
     )
 
 
@@ -108,10 +154,24 @@ def monthly_report(
     tz: ZoneInfo,
     rules: RuleYear,
     patient_ids: Sequence[str] | None = None,
+    sources: Sequence[ProgramSource] = PROGRAM_SOURCES,
 ) -> Report:
-    """The month-end report of every patient (or of ``patient_ids``) for ``month``."""
-    practice = practice_month(store, month=month, tz=tz, rules=rules, patient_ids=patient_ids)
-    return build_report(practice, rules=rules, time_zone=tz.key)
+    """The month-end report of every patient (or of ``patient_ids``) for ``month``: the
+    programs billed outside the roll-up first, then the time roll-up, which their codes may
+    exclude."""
+    programs = program_months(
+        store, month=month, tz=tz, rules=rules, patient_ids=patient_ids, sources=sources
+    )
+    practice = practice_month(
+        store,
+        month=month,
+        tz=tz,
+        rules=rules,
+        patient_ids=patient_ids,
+        billed_elsewhere=merge_billed(programs),
+    )
+    extra = [line for program in programs for line in program.lines]
+    return build_report(practice, rules=rules, time_zone=tz.key, extra_lines=extra)
 
 
 def patient_month(
