@@ -7,9 +7,10 @@
 For each backend, two servers run side by side, each uvicorn in a child process on a free
 loopback port with the same options (``--workers``, access log as ``fhirbridge serve``):
 
-- fhirbridge: ``create_app(Settings())`` over a migrated scratch database holding a caseload
-  (``--patients`` patients across one care manager per client, each with an active CCM
-  enrollment and its consent), bearer tokens verified against a JWKS file made for the run;
+- fhirbridge: ``cli.api_from_environment()``, as ``fhirbridge serve`` runs it, over a migrated
+  scratch database holding a caseload (``--patients`` patients across one care manager per
+  client, each with an active CCM enrollment and its consent), bearer tokens verified against
+  a JWKS file made for the run;
 - reference: a bare FastAPI app (``reference_app`` below) that verifies the same tokens with
   PyJWT against the same JWKS, inserts one row into a table shaped like ``time_entries`` with
   SQLAlchemy Core in one transaction, and answers the two reads with one SELECT each. On SQLite
@@ -77,7 +78,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import make_url
 
-from fhirbridge.config import PROJECT_ROOT, Settings
+from fhirbridge.config import PROJECT_ROOT
 from fhirbridge.domain import (
     CareTeamMember,
     ConsentMethod,
@@ -269,10 +270,11 @@ def _sqlite_synchronous_normal(dbapi_connection: Any, _record: Any) -> None:
 
 
 def fhirbridge_app() -> FastAPI:
-    """uvicorn factory: what ``fhirbridge serve`` runs, configured from FHIRBRIDGE_*."""
-    from fhirbridge.api import create_app
+    """uvicorn factory: what ``fhirbridge serve`` runs (``cli.api_from_environment``: the app
+    configured from FHIRBRIDGE_*, its start-up frozen out of the garbage collector)."""
+    from fhirbridge.cli import api_from_environment
 
-    return create_app(Settings())
+    return api_from_environment()
 
 
 # -- databases and credentials -----------------------------------------------------------------

@@ -29,15 +29,25 @@ import httpx
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from fhirbridge.billing import RuleYear, load_rule_year
+from fhirbridge.billing import RuleYear, latest_rule_year, load_rule_year
 from fhirbridge.caseload import load_caseload
 from fhirbridge.config import Settings
 from fhirbridge.fhir import FhirClient, auth_settings_from, build_auth
+from fhirbridge.mapping.discharge import DischargeRules, load_discharge_rules
+from fhirbridge.mapping.instruments import Instruments
 from fhirbridge.mapping.loader import Mappings, load_mappings
+from fhirbridge.mapping.readings import ReadingRules, load_reading_rules
 from fhirbridge.persistence import make_engine, make_session_factory, migrate
 from fhirbridge.services.demo import DemoReport, run_demo
 from fhirbridge.services.referral import LoopPolicy, referral_pull_hooks
+from fhirbridge.services.transitional_care import TcmPolicy, discharge_hook, tcm_policy
 from fhirbridge.sync.pull import PullHooks, PullReport, pull_changes
+from fhirbridge.sync.readings import (
+    ReadingImport,
+    ReadingPullReport,
+    ReadingSource,
+    pull_readings,
+)
 from fhirbridge.sync.worker import SyncWorker, WorkerOptions
 
 __all__ = [
@@ -47,12 +57,18 @@ __all__ = [
     "billing_rules",
     "database",
     "demo",
+    "discharge_rules",
     "fhir_client",
+    "instruments",
     "mappings",
     "pull_hooks",
     "puller",
+    "reading_import",
+    "reading_puller",
+    "reading_rules",
     "session_factory",
     "sync_worker",
+    "transitional_care_policy",
     "utc_now",
 ]
 
@@ -135,6 +151,56 @@ def mappings(settings: Settings) -> Mappings:
     return _mappings_in(settings.mappings_dir.resolve())
 
 
+def instruments(settings: Settings) -> Instruments:
+    """The assessment instruments (``mappings_dir/instruments``), loaded and checked with the
+    mapping files (``load_mappings``): a broken one stops start-up with its file and line."""
+    return mappings(settings).instruments
+
+
+@functools.cache
+def _reading_rules_in(folder: Path) -> ReadingRules:
+    return load_reading_rules(folder)
+
+
+def reading_rules(settings: Settings) -> ReadingRules:
+    """Which Observations are RPM device readings (``mappings/readings.yaml``), loaded once."""
+    return _reading_rules_in(settings.mappings_dir.resolve())
+
+
+def reading_import(settings: Settings, *, server_base: str | None = None) -> ReadingImport:
+    """How a pull or a Bulk import stores Observations as device readings: the rules, the
+    practice's time zone, and the server they come from (``server_base``; the configured
+    FHIR server when not given) naming those without an identifier."""
+    return ReadingImport(
+        rules=reading_rules(settings),
+        zone=ZoneInfo(settings.practice_timezone),
+        source=ReadingSource(server_base=server_base or settings.fhir_base_url),
+    )
+
+
+@functools.cache
+def _discharge_rules_in(folder: Path) -> DischargeRules:
+    return load_discharge_rules(folder, _mappings_in(folder).terminology)
+
+
+def discharge_rules(settings: Settings) -> DischargeRules:
+    """Which Encounters open a TCM period (``discharge.yaml`` of ``settings.mappings_dir``),
+    loaded and checked once per process."""
+    return _discharge_rules_in(settings.mappings_dir.resolve())
+
+
+@functools.cache
+def _latest_rules(year: int) -> RuleYear:
+    return latest_rule_year(year)
+
+
+def transitional_care_policy(settings: Settings, clock: Clock) -> TcmPolicy:
+    """TCM deadlines and codes: the current year's rules (the latest earlier year's before its
+    file exists, so January 1 never stops a discharge) and the holiday calendar they name."""
+    tz = ZoneInfo(settings.practice_timezone)
+    return tcm_policy(_latest_rules(clock().astimezone(tz).year), tz=tz)
+
+
 @functools.cache
 def billing_rules(year: int) -> RuleYear:
     """The billing rules of calendar year ``year``, loaded once per process."""
@@ -174,12 +240,20 @@ def _with_transaction_limit(options: WorkerOptions, settings: Settings) -> Worke
 def pull_hooks(settings: Settings, clock: Clock) -> PullHooks:
     """What the pull (and the notification webhook) runs around each change it applies: the
     referral service refuses tracker moves the Gravity rules forbid and closes the loop of a
-    referral whose Task the performer finished."""
+    referral whose Task the performer finished; a discharge Encounter of a patient we have
+    opens a TCM period (``not_ours``, also used by the Bulk import)."""
     policy = LoopPolicy(
         follow_up_days=settings.referral_follow_up_days,
         tz=ZoneInfo(settings.practice_timezone),
     )
-    return referral_pull_hooks(clock=clock, policy=policy)
+    hooks = referral_pull_hooks(clock=clock, policy=policy)
+    # A discharge Encounter of a patient we have opens a TCM period (not ours otherwise).
+    opens_tcm = discharge_hook(
+        rules=discharge_rules(settings),
+        policy=transitional_care_policy(settings, clock),
+        clock=clock,
+    )
+    return dataclasses.replace(hooks, not_ours=opens_tcm)
 
 
 def puller(
@@ -202,6 +276,33 @@ def puller(
             resource_types=resource_types,
             now=clock,
             hooks=hooks,
+        )
+
+    return pull
+
+
+def reading_puller(
+    settings: Settings,
+    *,
+    client: FhirClient,
+    sessions: sessionmaker[Session],
+    clock: Clock = utc_now,
+) -> Callable[[Sequence[str] | None, Sequence[str] | None], Awaitable[ReadingPullReport]]:
+    """``pull(patient_references, codes)``: the device readings (Observations) of those
+    patients (all ours when None) with those LOINC codes (readings.yaml's when None) changed
+    on ``client``'s server since the last such pull."""
+    readings = reading_import(settings, server_base=client.base_url)
+
+    async def pull(
+        patient_references: Sequence[str] | None, codes: Sequence[str] | None
+    ) -> ReadingPullReport:
+        return await pull_readings(
+            client=client,
+            sessions=sessions,
+            readings=readings,
+            patient_references=patient_references,
+            codes=codes,
+            now=clock,
         )
 
     return pull

@@ -60,7 +60,7 @@ def sees_team(principal: Principal, team: str) -> bool:
 
 
 def visible_patient(store: Store, principal: Principal, patient_id: str | None) -> PatientLink:
-    patient = None if patient_id is None else store.patients.get(patient_id)
+    patient = None if patient_id is None else store.patient_access.patient(patient_id)
     if patient is None or not sees_team(principal, patient.team):
         raise NotFound("patient", patient_id or "")
     return patient
@@ -89,7 +89,7 @@ def visible_record(
 
 
 def _sees_patient(store: Store, principal: Principal, patient_id: str | None) -> bool:
-    patient = None if patient_id is None else store.patients.get(patient_id)
+    patient = None if patient_id is None else store.patient_access.patient(patient_id)
     return patient is not None and sees_team(principal, patient.team)
 
 

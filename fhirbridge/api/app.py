@@ -29,6 +29,8 @@ from fhirbridge.api.deps import AppState, authenticate
 from fhirbridge.api.parameters import check_parameters
 from fhirbridge.api.problems import install_problem_handlers
 from fhirbridge.api.routes import (
+    apcm,
+    assessments,
     billing,
     care_plans,
     care_team,
@@ -37,11 +39,14 @@ from fhirbridge.api.routes import (
     fhir_view,
     health,
     notifications,
+    observations,
+    patient_care_team,
     patients,
     referrals,
     reports,
     time_entries,
     timers,
+    transitional_care,
     worklist,
 )
 from fhirbridge.api.schemas.problems import document_problems
@@ -65,6 +70,11 @@ _AUTHENTICATED = (
     exports.router,
     referrals.router,
     worklist.router,
+    assessments.router,
+    observations.router,
+    transitional_care.router,
+    apcm.router,
+    patient_care_team.router,
 )
 
 
@@ -76,6 +86,9 @@ def create_app(
     ``settings.fhir_base_url`` that the notification webhook reads with (its owner closes it)."""
     engine = wiring.engine_for(settings)
     mappings = wiring.mappings(settings)
+    # Checked at start-up: the discharge rules, the TCM terms and their holiday calendar.
+    wiring.discharge_rules(settings)
+    wiring.transitional_care_policy(settings, clock)
     sessions = wiring.session_factory(settings, engine)
 
     @asynccontextmanager

@@ -21,8 +21,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from fhirbridge.billing.errors import RuleFileError, RuleProblem, RuleYearMissing
-from fhirbridge.billing.rules import MonthPhase, RuleYear, TimedCode
+from fhirbridge.billing.rules import DeviceDaysPer, MonthPhase, RuleYear, TimedCode
 from fhirbridge.datafiles import DataFileError, YamlDocument, read_yaml
+from fhirbridge.domain.enrollment import Program
+from fhirbridge.mapping.calendars import calendar_file
 
 __all__ = [
     "DEFAULT_RULES_DIR",
@@ -224,6 +226,9 @@ def _cross_reference_problems(rules: RuleYear) -> list[tuple[_PathKey, str]]:
                 elif code not in rules.codes:
                     problems.append((path, f"unknown code {code}"))
     problems.extend(_shared_minutes_problems(rules))
+    problems.extend(_transitional_care_problems(rules))
+    problems.extend(_device_days_problems(rules))
+    problems.extend(_apcm_problems(rules))
     return problems
 
 
@@ -253,4 +258,117 @@ def _shared_minutes_problems(rules: RuleYear) -> list[tuple[_PathKey, str]]:
                     f"{role.value}: list them in one exclusion",
                 )
             )
+    return problems
+
+
+def _apcm_problems(rules: RuleYear) -> list[tuple[_PathKey, str]]:
+    """APCM tiers must give every patient exactly one tier (by condition count and QMB), and
+    an add-on must follow tier codes of the same file and name programs the file has."""
+    problems: list[tuple[_PathKey, str]] = []
+    tiers = rules.apcm_tiers()
+    if tiers:
+        bounds = [t.min_conditions for _, t in tiers]
+        bounds += [t.max_conditions for _, t in tiers if t.max_conditions is not None]
+        for count in range(max(bounds) + 2):
+            for qmb in (False, True):
+                fitting = [code for code, tier in tiers if tier.fits(count, qmb)]
+                if len(fitting) == 1:
+                    continue
+                patient = f"{count} chronic conditions, {'QMB' if qmb else 'not QMB'}"
+                if fitting:
+                    path: _PathKey = ("codes", fitting[1], "apcm_tier")
+                    problems.append((path, f"{patient}: both {' and '.join(fitting)} fit"))
+                else:
+                    path = ("codes", tiers[0][0], "apcm_tier")
+                    problems.append((path, f"{patient}: no APCM tier fits"))
+    tier_codes = {code for code, _ in tiers}
+    for code, add_on in rules.apcm_add_ons():
+        for index, base in enumerate(add_on.with_codes):
+            if base not in tier_codes:
+                problems.append(
+                    (
+                        ("codes", code, "apcm_add_on", "with_codes", index),
+                        f"{base} is not an APCM tier code (apcm_tier) of this file",
+                    )
+                )
+        for index, program in enumerate(add_on.service_programs):
+            if program not in rules.programs:
+                problems.append(
+                    (
+                        ("codes", code, "apcm_add_on", "service_programs", index),
+                        f"program {program.value} has no entry under programs",
+                    )
+                )
+    return problems
+
+
+def _device_days_problems(rules: RuleYear) -> list[tuple[_PathKey, str]]:
+    """RPM device-days codes: one period length a year, sources that exist, a program, a code
+    per period for the episode code to follow, and period codes whose day ranges overlap
+    listed in one exclusion (otherwise one period could earn both)."""
+    problems: list[tuple[_PathKey, str]] = []
+    codes = rules.device_day_codes()
+    per_period = [(code, days) for code, days in codes if days.per is DeviceDaysPer.PERIOD]
+    for code, days in codes:
+        where: _PathKey = ("codes", code, "device_days")
+        for index, source in enumerate(days.sources):
+            if source not in rules.sources:
+                problems.append(((*where, "sources", index), f"unknown source {source!r}"))
+        if not rules.codes[code].programs:
+            problems.append((("codes", code, "programs"), "a device-days code needs its program"))
+        if days.period_days != codes[0][1].period_days:
+            problems.append(
+                (
+                    (*where, "period_days"),
+                    f"{days.period_days} days, but {codes[0][0]} has periods of "
+                    f"{codes[0][1].period_days}: one period length a year",
+                )
+            )
+        if days.per is DeviceDaysPer.EPISODE and not per_period:
+            problems.append((where, "an episode code needs a device-days code per period"))
+    for (first, a), (second, b) in combinations(per_period, 2):
+        overlap = a.fits(b.min_days) or b.fits(a.min_days)
+        if overlap and rules.conflicts(first, second) is None:
+            problems.append(
+                (
+                    ("codes", second, "device_days"),
+                    f"{second} and {first} could both be earned in one period: list them in "
+                    "one exclusion",
+                )
+            )
+    return problems
+
+
+def _transitional_care_problems(rules: RuleYear) -> list[tuple[_PathKey, str]]:
+    """TCM minutes never count toward a timed code (so never twice toward CCM); the TCM codes
+    share one contact rule (a period has one contact deadline) and name a calendar file that
+    exists."""
+    problems: list[tuple[_PathKey, str]] = []
+    for code, timed in rules.timed_codes():
+        if Program.TCM in timed.programs:
+            index = timed.programs.index(Program.TCM)
+            problems.append(
+                (
+                    ("codes", code, "programs", index),
+                    "TCM is judged per discharge: its minutes never count toward a timed code",
+                )
+            )
+    tcm_codes = rules.transitional_care_codes()
+    for code, terms in tcm_codes:
+        if not calendar_file(terms.holiday_calendar).is_file():
+            problems.append(
+                (
+                    ("codes", code, "transitional_care", "holiday_calendar"),
+                    f"no calendar file {calendar_file(terms.holiday_calendar)}",
+                )
+            )
+        first_code, first = tcm_codes[0]
+        for name in ("contact_within_business_days", "attempts_for_contact", "holiday_calendar"):
+            if getattr(terms, name) != getattr(first, name):
+                problems.append(
+                    (
+                        ("codes", code, "transitional_care", name),
+                        f"differs from {first_code}: a TCM period has one contact deadline",
+                    )
+                )
     return problems

@@ -2,9 +2,10 @@
 Bundle) for health plans.
 
 What is exported: everything fhirbridge owns about the selected patients, one file per resource
-type (EpisodeOfCare, Consent, CarePlan, Goal, Task, Encounter, ServiceRequest, ChargeItem),
-each resource mapped as it would be pushed (laid over the server copy when there is one) and
-checked with the conformance rules first; a resource that fails them is left out and reported.
+type (EpisodeOfCare, Consent, CarePlan, Goal, Task, Encounter, ServiceRequest, ChargeItem,
+CareTeam), each resource mapped as it would be pushed (laid over the server copy when there is
+one) and checked with the conformance rules first; a resource that fails them is left out and
+reported.
 
 Selection: all patients, or a roster's (see ``roster``), narrowed to those enrolled in
 ``program`` and to a ``team``. ``since`` keeps only records that changed at or after it (a
@@ -42,8 +43,10 @@ from fhirbridge.domain import Program
 from fhirbridge.mapping.context import MappingContext, MappingError, MissingReference
 from fhirbridge.mapping.engine import ResourceMapping
 from fhirbridge.mapping.loader import Mappings
+from fhirbridge.mapping.readings import reading_to_observation
 from fhirbridge.persistence import EntityKind, FhirLink, Store, SyncTarget
 from fhirbridge.persistence.db import SessionFactory
+from fhirbridge.sync.readings import ReadingImport
 from fhirbridge.sync.references import LinkReferences
 
 __all__ = [
@@ -65,6 +68,10 @@ EXPORT_TYPES = (
     "Encounter",
     "ServiceRequest",
     "ChargeItem",
+    "CareTeam",  # patients' care teams
+    "Observation",  # RPM device readings (given ``readings``); screening answers and scores
+    "QuestionnaireResponse",  # assessments
+    "Condition",  # health concerns found by screening
 )
 # Record kinds in the order they are read for each page of patients.
 _KINDS = (
@@ -76,6 +83,11 @@ _KINDS = (
     EntityKind.TIME_ENTRY,
     EntityKind.REFERRAL,
     EntityKind.CHARGE,
+    EntityKind.PATIENT_CARE_TEAM,
+    EntityKind.ASSESSMENT,
+    EntityKind.SCREENING_OBSERVATION,
+    EntityKind.HEALTH_CONCERN,
+    EntityKind.TCM_CONTACT,  # transitional care contacts and visits (Encounter)
 )
 _FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 BUNDLE_FILE = "bundle.json"
@@ -172,14 +184,44 @@ def iter_export(
     roster: Iterable[RosterEntry] | None = None,
     checker: ConformanceChecker | None = None,
     progress: _Progress | None = None,
+    readings: ReadingImport | None = None,
 ) -> Iterator[ExportedResource | RejectedResource]:
-    """Every selected resource, page by page (see module doc)."""
+    """Every selected resource, page by page (see module doc). ``readings``: the rules device
+    readings are written with; without them no Observation is exported."""
     check = checker or default_checker()
     counter = progress or _Progress()
     for page in _patient_pages(sessions, selection, roster, counter):
         counter.patients += len(page)
         with sessions() as session:
             yield from _page(Store(session), mappings, identifier_system, selection, page, check)
+            if readings is not None and "Observation" in selection.types:
+                yield from _readings(Store(session), readings, selection, page, check)
+
+
+def _readings(
+    store: Store,
+    readings: ReadingImport,
+    selection: ExportSelection,
+    patients: list[str],
+    check: ConformanceChecker,
+) -> Iterator[ExportedResource | RejectedResource]:
+    """A page of patients' device readings as Observations (``since``: taken since then)."""
+    references = {p.id: p.ehr_reference for p in store.patients.get_many(patients).values()}
+    for reading in store.device_readings.for_patients(patients, taken_since=selection.since):
+        label = f"Observation/{reading.id}"
+        try:
+            resource = reading_to_observation(
+                reading, readings.rules, patient_reference=references[reading.patient_id]
+            )
+        except ValueError:  # a code readings.yaml no longer lists
+            yield RejectedResource(label, ("code: not a device reading code",))
+            continue
+        try:
+            check.ensure_conformant(resource)
+        except NonConformantResource as error:
+            yield RejectedResource(label, tuple(f"{f.element} [{f.rule}]" for f in error.findings))
+            continue
+        yield ExportedResource("Observation", resource)
 
 
 def _patient_pages(
@@ -363,6 +405,7 @@ def export_own_data(
     roster: Path | None = None,
     bundle: bool = False,
     checker: ConformanceChecker | None = None,
+    readings: ReadingImport | None = None,
 ) -> OwnExportReport:
     """Write the selected records to ``folder`` (see module doc); ``manifest.json`` there
     lists the files and counts like a Bulk Data manifest."""
@@ -379,6 +422,7 @@ def export_own_data(
             roster=read_roster(roster) if roster is not None else None,
             checker=checker,
             progress=progress,
+            readings=readings,
         ):
             if isinstance(item, RejectedResource):
                 report.rejected.append(item)

@@ -67,7 +67,8 @@ from fhirbridge.persistence import (
     unit_of_work,
 )
 from fhirbridge.persistence.db import SessionFactory
-from fhirbridge.sync.pull import link_server_copy
+from fhirbridge.sync.pull import NotOurs, link_server_copy
+from fhirbridge.sync.readings import ReadingImport, ReadingSource, ingest_observations, parse_line
 from fhirbridge.sync.references import LinkReferences, split_reference
 
 __all__ = [
@@ -83,9 +84,12 @@ __all__ = [
 Clock = Callable[[], datetime]
 T = TypeVar("T")
 
+# Device readings (Observation files) per committed unit of work: they are many and small.
+READING_CHUNK = 5_000
 # Targets before the resources that point at them (see module doc).
 IMPORT_ORDER = (
     "Practitioner",
+    "CareTeam",  # points at patients and practitioners only
     "EpisodeOfCare",
     "Consent",
     "Goal",
@@ -94,6 +98,11 @@ IMPORT_ORDER = (
     "Task",
     "Encounter",
     "ChargeItem",
+    # Assessments: the response, then the observations derived from it, then the concerns
+    # whose evidence they are (screening Observations need ``readings`` left out: see run).
+    "QuestionnaireResponse",
+    "Observation",
+    "Condition",
 )
 
 
@@ -103,6 +112,8 @@ class ImportOutcome(StrEnum):
     UNCHANGED = "unchanged"
     HELD = "held"  # local changes not pushed yet: left for the pull to reconcile
     SKIPPED = "skipped"  # another system's resource inbound.yaml does not adopt
+    # Another system's resource a service took (a discharge Encounter opened a TCM period).
+    HANDLED = "handled"
     ERROR = "error"
 
 
@@ -190,10 +201,18 @@ def import_ndjson(
     options: ImportOptions | None = None,
     now: Clock | None = None,
     inbound: InboundRules | None = None,
+    readings: ReadingImport | None = None,
+    not_ours: NotOurs | None = None,
 ) -> ImportSummary:
     """Import ``files`` (see module doc); returns what happened to each resource.
 
-    ``inbound`` replaces the adoption rules loaded with the mappings (``inbound.yaml``)."""
+    ``inbound`` replaces the adoption rules loaded with the mappings (``inbound.yaml``).
+    ``readings``: ``Observation`` files are RPM device readings, stored through
+    ``sync.readings`` (keyed by source identifier; a line whose patient is not known here is an
+    error, never adopted); without it they are skipped like any unmapped type. ``not_ours``
+    (as the pull's hook) sees each resource the adoption rules skip, in the line's savepoint:
+    when it takes one (a discharge Encounter opening a TCM period) the line counts as
+    ``handled``."""
     importer = _Importer(
         sessions=sessions,
         mappings=mappings,
@@ -202,6 +221,8 @@ def import_ndjson(
         now=now or (lambda: datetime.now(UTC)),
         inbound=inbound or mappings.inbound,
     )
+    importer.readings = readings
+    importer.not_ours = not_ours
     return importer.run(sorted(files, key=lambda item: _rank(item[0])))
 
 
@@ -296,6 +317,8 @@ class _Importer:
         self.seen: dict[tuple[str, str], str] = {}
         self.summary = ImportSummary()
         self._mapped = {m.resource for m in mappings.resources}
+        self.readings: ReadingImport | None = None  # Observation files: device readings
+        self.not_ours: NotOurs | None = None  # resources not adopted: a service may take them
 
     def run(self, files: Sequence[tuple[str, Path]]) -> ImportSummary:
         revisits: list[_Revisit] = []
@@ -303,6 +326,18 @@ class _Importer:
             if rtype == "Practitioner" and self.options.adopt_practitioners:
                 for lines in _chunks(_lines(path), self.options.chunk_size):
                     self._practitioners(lines)
+                continue
+            if rtype == "Observation" and self.readings is not None:
+                # One file holds device readings and our own screening observations (an
+                # export of ours): those carrying our business identifier take the mappings.
+                for lines in _chunks(_lines(path), READING_CHUNK):
+                    ours = [self._carries_ours(rtype, line) for line in lines]
+                    mapped = [line for line, mine in zip(lines, ours, strict=True) if mine]
+                    readings = [line for line, mine in zip(lines, ours, strict=True) if not mine]
+                    if readings:
+                        self._readings(self.readings, readings)
+                    for chunk in _chunks(iter(mapped), self.options.chunk_size):
+                        revisits += self._chunk(rtype, chunk, first=True)
                 continue
             if rtype not in self._mapped:
                 self.summary.skipped_files.append(path)
@@ -312,6 +347,23 @@ class _Importer:
         for again in _chunks(revisits, self.options.chunk_size):
             self._again(again)
         return self.summary
+
+    def _carries_ours(self, rtype: str, line: _Line) -> bool:
+        """The line is a resource with our business identifier under a mapping of ``rtype``."""
+        try:
+            resource = json.loads(line.text)
+        except ValueError:
+            return False
+        identifiers = resource.get("identifier") if isinstance(resource, dict) else None
+        prefixes = tuple(
+            f"{m.identifier_prefix}/" for m in self.mappings.resources if m.resource == rtype
+        )
+        return any(
+            isinstance(i, dict)
+            and i.get("system") == self.system
+            and str(i.get("value", "")).startswith(prefixes)
+            for i in (identifiers if isinstance(identifiers, list) else [])
+        )
 
     def _chunk(self, rtype: str, chunk: list[_Line], *, first: bool) -> list[_Revisit]:
         revisits: list[_Revisit] = []
@@ -336,6 +388,29 @@ class _Importer:
                 if revisit.first is ImportOutcome.CREATED:
                     outcome = revisit.first
                 self._count(outcome)
+
+    def _readings(self, readings: ReadingImport, chunk: list[_Line]) -> None:
+        # Resource ids name a reading only on the server we sync with (``link_to_server``);
+        # files from elsewhere must carry identifiers.
+        source = readings.source if self.options.link_to_server else ReadingSource()
+        with unit_of_work(self.sessions) as session:
+            report = ingest_observations(
+                Store(session, clock=self.now),
+                [(line.number, parse_line(line.text)) for line in chunk],
+                rules=readings.rules,
+                zone=readings.zone,
+                source=source,
+            )
+        path = chunk[0].path
+        self.summary.by_type["Observation"] += len(chunk)
+        for outcome in report.lines:
+            if outcome.status == "refused":
+                self.summary.errors.append(
+                    LineError(path, outcome.line, f"{outcome.field}: {outcome.reason}")
+                )
+                self._count(ImportOutcome.ERROR)
+            else:
+                self._count(ImportOutcome(outcome.status))
 
     def _practitioners(self, chunk: list[_Line]) -> None:
         with unit_of_work(self.sessions) as session:
@@ -444,6 +519,8 @@ class _Importer:
         rtype, server_id = str(resource["resourceType"]), str(resource["id"])
         found = self._identify(store, references, resource)
         if isinstance(found, Skip):
+            if self.not_ours is not None and self.not_ours(store, resource):
+                return ImportOutcome.HANDLED
             self.summary.skipped[found.reason] += 1
             return ImportOutcome.SKIPPED
         mapping, link = found
@@ -490,7 +567,10 @@ class _Importer:
             link = store.fhir_links.find_by_server_id(rtype, server_id)
             if link is not None:
                 return self.mappings.get(link.entity_kind.value, rtype), link
-        for identifier in resource.get("identifier") or []:
+        identifiers = resource.get("identifier") or []
+        if isinstance(identifiers, dict):  # 0..1 on some types (QuestionnaireResponse)
+            identifiers = [identifiers]
+        for identifier in identifiers:
             if not isinstance(identifier, dict) or identifier.get("system") != self.system:
                 continue
             value = str(identifier.get("value", ""))

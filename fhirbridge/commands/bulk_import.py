@@ -72,6 +72,9 @@ def bulk_import(
             mappings=wiring.mappings(settings),
             identifier_system=settings.identifier_system,
             options=options,
+            readings=wiring.reading_import(settings),
+            # A discharge Encounter of a patient we have opens a TCM period.
+            not_ours=wiring.pull_hooks(settings, wiring.utc_now).not_ours,
         )
     typer.echo(f"import: {summary}")
     for error in summary.errors[:50]:

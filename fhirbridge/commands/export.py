@@ -44,8 +44,10 @@ def export(
     ] = None,
 ) -> None:
     """Export everything fhirbridge owns for the selected patients as NDJSON per resource type
-    (EpisodeOfCare, Consent, CarePlan, Goal, Task, Encounter, ServiceRequest, ChargeItem), each
-    resource checked against the profiles first."""
+    (EpisodeOfCare, Consent, CarePlan, Goal, Task, Encounter (time entries and TCM contacts),
+    ServiceRequest, ChargeItem, CareTeam, and Observation for RPM device readings), each
+    resource checked against the profiles first. Assessments add QuestionnaireResponse,
+    Observation (screening answers and scores) and Condition (health concerns found)."""
     settings = Settings()
     when = since if since is None or since.tzinfo else since.replace(tzinfo=UTC)
     try:
@@ -58,6 +60,7 @@ def export(
                 selection=ExportSelection(since=when, program=program),
                 roster=roster,
                 bundle=bundle,
+                readings=wiring.reading_import(settings),
             )
     except BulkError as error:
         typer.echo(f"error: export failed: {error}", err=True)

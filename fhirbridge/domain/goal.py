@@ -66,4 +66,7 @@ class Goal:
     start: date | None = None
     target: GoalTarget | None = None
     expressed_by: str | None = None  # the CareTeamMember who recorded it with the patient
-    addresses: list[str] = field(default_factory=list)  # "Condition/..." references
+    addresses: list[str] = field(default_factory=list)  # the EHR's "Condition/..." references
+    # Our own health concerns (HealthConcern ids) the goal addresses: referenced by their
+    # Condition's server id once pushed (Gravity SDOHCC Goal.addresses -> the Condition).
+    concern_ids: list[str] = field(default_factory=list)

@@ -91,6 +91,9 @@ class CareTaskKind(StrEnum):
     OUTREACH_ATTEMPT = "outreach-attempt"
     CARE_PLAN_REVIEW = "care-plan-review"
     FOLLOW_UP = "follow-up"
+    # Transitional care deadlines (fhirbridge.services.transitional_care).
+    TCM_CONTACT = "tcm-contact"  # interactive contact within 2 business days of discharge
+    TCM_VISIT = "tcm-visit"  # face-to-face visit within 7 or 14 days of discharge
 
 
 class TaskPriority(StrEnum):

@@ -15,6 +15,11 @@ CONCEPTS: dict[str, type] = {
     "time_entry": domain.TimeEntry,
     "referral": domain.Referral,
     "charge": domain.MonthlyCharge,
+    "tcm_contact": domain.TcmContact,
+    "assessment": domain.AssessmentResponse,
+    "screening_observation": domain.ScreeningObservation,
+    "health_concern": domain.HealthConcern,
+    "patient_care_team": domain.PatientCareTeam,
 }
 
 _CONCEPT_OF_CLASS = {cls: name for name, cls in CONCEPTS.items()}

@@ -20,7 +20,14 @@ from fhirbridge.mapping.context import MappingContext, MappingError, MissingRefe
 from fhirbridge.mapping.elements import ElementPath, Segment
 from fhirbridge.mapping.transforms import UCUM, Compiled, Transform
 
-__all__ = ["ResourceMapping", "apply_resource", "build_entity", "field_type"]
+__all__ = [
+    "RECORD",
+    "RecordTransform",
+    "ResourceMapping",
+    "apply_resource",
+    "build_entity",
+    "field_type",
+]
 
 _MISSING = object()
 _COMPANION_KEY = {"text_from": "text", "display_from": "display", "unit_from": "unit"}
@@ -31,6 +38,8 @@ class _Rule:
     compiled: Compiled
     path: ElementPath
     transform: Transform
+    # Rules on the same list element whose items this one leaves alone (see ``_yielding``).
+    yields_to: tuple[_Rule, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +62,9 @@ class ResourceMapping:
     fixed: tuple[_Fixed, ...]
     primary: bool = True  # the resource other records reference the concept by
     after: tuple[str, ...] = ()  # concepts pushed before this one (see mapping.plan)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rules", _yielding(self.rules))
 
     @property
     def remote_fields(self) -> frozenset[str]:
@@ -190,6 +202,38 @@ def _domain_value(entity: Any, dotted: str) -> Any:
     return value
 
 
+def _yielding(rules: tuple[_Rule, ...]) -> tuple[_Rule, ...]:
+    """Two rules may share a list element: a Goal's ``addresses`` holds the EHR's Conditions
+    (``target: Condition``, raw references) and our own health concerns (``concept:
+    health_concern``). A raw-reference rule leaves alone the items a sibling ``concept`` rule
+    on the same element resolves to one of our records: those are the sibling's."""
+
+    def is_list(rule: _Rule) -> bool:
+        return rule.path.each_at is not None or rule.path.leaf_is_list
+
+    def ours(rule: _Rule) -> bool:
+        return (
+            rule.compiled.rule.transform == "reference" and rule.compiled.rule.concept is not None
+        )
+
+    out = []
+    for rule in rules:
+        raw = rule.compiled.rule.transform == "reference" and rule.compiled.rule.concept is None
+        siblings = tuple(
+            other
+            for other in rules
+            if raw and is_list(rule) and ours(other) and other.path.segments == rule.path.segments
+        )
+        out.append(dataclasses.replace(rule, yields_to=siblings))
+    return tuple(out)
+
+
+def _claims(rule: _Rule, element: Any, ctx: MappingContext) -> bool:
+    if not rule.transform.claims(element, rule.compiled, ctx):
+        return False
+    return not any(o.transform.claims(element, o.compiled, ctx) for o in rule.yields_to)
+
+
 def _apply_fixed(resource: dict[str, Any], fixed: _Fixed) -> None:
     current = _get(resource, fixed.path.segments)
     if fixed.coding is None:
@@ -267,7 +311,7 @@ def _apply_list(
     out: list[Any] = []
     for item in items:
         target = _get(item, inner) if inner else item
-        if target is None or not rule.transform.claims(target, c, ctx):
+        if target is None or not _claims(rule, target, ctx):
             out.append(item)
             continue
         value = next(pending, _MISSING)
@@ -320,7 +364,7 @@ def _read_rule(resource: dict[str, Any], rule: _Rule, ctx: MappingContext) -> di
     if each is not None or rule.path.leaf_is_list:
         found = []
         for target in _iter_targets(resource, rule):
-            if rule.transform.claims(target, c, ctx):
+            if _claims(rule, target, ctx):
                 value = _read_one(target, rule, ctx)
                 if value is not None:
                     found.append(value)
@@ -447,3 +491,29 @@ def apply_resource(
     merged = {k: v for k, v in current.items() if k not in nested_heads}
     merged.update(flat)
     return build_entity(type(entity), merged, label=f"{mapping.resource}/{entity.id}")
+
+
+class RecordTransform(Transform):
+    """``transform: record``: each item of a list field is a small record of its own (a
+    questionnaire answer: its linkId and the answer given), mapped into the list element's
+    children by the rule's own ``fields`` (compiled into ``Compiled.parts``). Every item of the
+    list is ours: the record owns the list."""
+
+    def to_fhir(self, value: Any, existing: Any, c: Compiled, ctx: MappingContext) -> Any:
+        node: dict[str, Any] = clone(existing) if isinstance(existing, dict) else {}
+        for part in c.parts:
+            _apply_rule(node, part, value, ctx)
+        return node
+
+    def from_fhir(self, element: Any, c: Compiled, ctx: MappingContext) -> Any:
+        if not isinstance(element, dict):
+            raise c.fail("expected an element with children")
+        values: dict[str, Any] = {}
+        for part in c.parts:
+            for name, found in _read_rule(element, part, ctx).items():
+                if found not in (None, []) or name not in values:
+                    values[name] = found
+        return build_entity(c.py_type, values, label=c.rule.element)
+
+
+RECORD = RecordTransform()

@@ -20,8 +20,9 @@ from fhirbridge.domain.enrollment import EnrollmentPrerequisites
 from fhirbridge.mapping.codes import CodeTable, Terminology
 from fhirbridge.mapping.concepts import CONCEPTS, ENUMS, LINKED_CONCEPTS
 from fhirbridge.mapping.elements import UnknownElement, resolve
-from fhirbridge.mapping.engine import ResourceMapping, _Fixed, _Rule, field_type
+from fhirbridge.mapping.engine import RECORD, ResourceMapping, _Fixed, _Rule, field_type
 from fhirbridge.mapping.inbound import INBOUND_FILE, InboundRules, load_inbound
+from fhirbridge.mapping.instruments import Instruments, load_instruments
 from fhirbridge.mapping.plan import SyncPlan
 from fhirbridge.mapping.programs import load_programs
 from fhirbridge.mapping.schema import (
@@ -36,7 +37,15 @@ __all__ = ["Mappings", "load_mappings"]
 
 # Which transforms make sense for which kind of domain value.
 _ENUM_TRANSFORMS = {"code", "coding", "concept", "extension"}
-_LIST_TRANSFORMS = {"identifier", "concept", "reference", "extension", "task_output", "coding"}
+_LIST_TRANSFORMS = {
+    "identifier",
+    "concept",
+    "reference",
+    "extension",
+    "task_output",
+    "coding",
+    "record",
+}
 
 
 @dataclass(frozen=True)
@@ -50,6 +59,8 @@ class Mappings:
     programs: EnrollmentPrerequisites = field(
         default_factory=lambda: EnrollmentPrerequisites(frozenset(), {})
     )
+    # Assessment instruments (instruments/*.yaml); none without the folder.
+    instruments: Instruments = field(default_factory=lambda: Instruments({}))
 
     def for_concept(self, concept: str) -> tuple[ResourceMapping, ...]:
         return tuple(m for m in self.resources if m.concept == concept)
@@ -80,7 +91,13 @@ def load_mappings(root: Path) -> Mappings:
         seen[key] = path
     plan = _sync_plan(documents, resources)
     primary_resources.update(plan.primary_resources)
-    loaded = Mappings(terminology, resources, plan, programs=load_programs(root))
+    loaded = Mappings(
+        terminology,
+        resources,
+        plan,
+        programs=load_programs(root),
+        instruments=load_instruments(root, systems=terminology.systems),
+    )
     if not (root / INBOUND_FILE).exists():
         return loaded
     return dataclasses.replace(loaded, inbound=load_inbound(root, loaded))
@@ -291,6 +308,8 @@ def _compile_rule(
             except KeyError:
                 raise fail(f"{cls.__name__} has no field '{companion}'") from None
     element = _resolve(spec.resource, rule.element, path, line)
+    if (rule.transform == "record") != (rule.fields is not None):
+        raise fail("'fields' go with 'transform: record', and it needs them")
     in_list = element.each_at is not None or element.leaf_is_list
     if is_list and not in_list:
         raise fail(f"a list field needs a list element (or [*]), '{rule.element}' is single")
@@ -317,6 +336,15 @@ def _compile_rule(
         raise fail(f"unknown concept '{rule.concept}'")
     if rule.transform == "extension" and rule.url not in terminology.extensions:
         raise fail(f"unknown extension '{rule.url}'")
+    parts: tuple[_Rule, ...] = ()
+    if rule.fields is not None:
+        if not (is_list and dataclasses.is_dataclass(py_type)):
+            raise fail("transform 'record' maps a list of records")
+        inner = spec.model_copy(update={"resource": element.leaf_type})
+        parts = tuple(
+            _compile_rule(part, inner, py_type, terminology, primary_resources, path, line)
+            for part in rule.fields
+        )
     compiled = Compiled(
         rule=rule,
         resource=spec.resource,
@@ -325,5 +353,7 @@ def _compile_rule(
         table=table,
         prefix=spec.identifier_prefix,
         primary_resources=primary_resources,
+        parts=parts,
     )
-    return _Rule(compiled, element, TRANSFORMS[rule.transform])
+    transform = RECORD if rule.transform == "record" else TRANSFORMS[rule.transform]
+    return _Rule(compiled, element, transform)

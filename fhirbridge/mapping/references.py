@@ -25,6 +25,10 @@ class StaticReferences:
     server_ids: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     # concept -> the resource type it is referenced by (``SyncPlan.primary_resources``)
     primary: Mapping[str, str] = field(kw_only=True)
+    # Concepts whose resource type the EHR's own records share (a health concern is a
+    # Condition, as are the EHR's problems that goals address by raw reference): a reference is
+    # ours only when ``server_ids`` knows it, never an unknown id taken as the local one.
+    closed: frozenset[str] = field(default=frozenset({"health_concern"}), kw_only=True)
 
     @classmethod
     def of(
@@ -59,6 +63,8 @@ class StaticReferences:
         for local, known in self.server_ids.get(concept, {}).items():
             if known == server_id:
                 return local
+        if concept in self.closed:
+            return None
         return server_id
 
 

@@ -48,6 +48,7 @@ TransformName = Literal[
     "quantity",
     "minutes",
     "task_output",
+    "record",
 ]
 
 
@@ -70,6 +71,9 @@ class FieldRule(_Strict):
     # status after "requested" belongs to the performer) are applied locally when they change
     # on the server; a server change to a field we own that we also changed is a conflict.
     owner: Literal["fhirbridge", "remote"] = "fhirbridge"
+    # record: each item of a list field is a small record of its own (a questionnaire answer:
+    # a linkId and the answer); these rules map its fields into the element's children.
+    fields: list[FieldRule] | None = None
 
 
 class FixedRule(_Strict):

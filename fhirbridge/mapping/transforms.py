@@ -44,6 +44,8 @@ class Compiled:
     prefix: str  # identifier prefix of the mapping
     # concept -> the resource type it is referenced by (the mapping files' plan; see loader)
     primary_resources: Mapping[str, str] = field(default_factory=dict)
+    # record: the compiled rules of the item's own fields (engine rules, hence Any here)
+    parts: tuple[Any, ...] = ()
 
     def fail(self, reason: str) -> ValueError:
         return ValueError(f"{self.rule.element}: {reason}")

@@ -25,6 +25,12 @@ class EntityKind(StrEnum):
     TIME_ENTRY = "time_entry"
     REFERRAL = "referral"
     CHARGE = "charge"
+    ASSESSMENT = "assessment"
+    SCREENING_OBSERVATION = "screening_observation"
+    HEALTH_CONCERN = "health_concern"
+    TCM_PERIOD = "tcm_period"
+    TCM_CONTACT = "tcm_contact"
+    PATIENT_CARE_TEAM = "patient_care_team"
 
 
 class OutboxOperation(StrEnum):

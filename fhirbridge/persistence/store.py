@@ -16,22 +16,29 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from fhirbridge.domain import (
+    AssessmentResponse,
     CarePlan,
     CareTask,
     CareTeamMember,
     Enrollment,
     Goal,
+    HealthConcern,
     MonthlyCharge,
     PatientLink,
     ProgramConsent,
     Referral,
+    ScreeningObservation,
     TimeEntry,
 )
+from fhirbridge.domain.careteam import PatientCareTeam
+from fhirbridge.domain.transitional_care import TcmContact, TcmPeriod
 from fhirbridge.mapping.concepts import CONCEPTS
 from fhirbridge.mapping.plan import SyncPlan
 from fhirbridge.persistence.db import sync_plan_of
+from fhirbridge.persistence.readmodels.device_days import DeviceDays
 from fhirbridge.persistence.readmodels.export_selection import ExportSelectionRows
 from fhirbridge.persistence.readmodels.month_minutes import MonthMinutes
+from fhirbridge.persistence.readmodels.patient_access import PatientAccess
 from fhirbridge.persistence.readmodels.worklist import WorklistRows
 from fhirbridge.persistence.records import EntityKind, OutboxOperation, SyncTarget
 from fhirbridge.persistence.repositories import (
@@ -50,13 +57,22 @@ from fhirbridge.persistence.repositories import (
     utc_now,
 )
 from fhirbridge.persistence.repositories._base import Repository
+from fhirbridge.persistence.repositories.apcm_facts import ApcmFacts
 from fhirbridge.persistence.repositories.api_keys import ApiKeys
+from fhirbridge.persistence.repositories.assessments import (
+    Assessments,
+    HealthConcerns,
+    ScreeningObservations,
+)
 from fhirbridge.persistence.repositories.audit import AuditTrail
 from fhirbridge.persistence.repositories.charges import Charges
 from fhirbridge.persistence.repositories.conflicts import Conflicts
+from fhirbridge.persistence.repositories.device_readings import DeviceReadings
 from fhirbridge.persistence.repositories.idempotency import IdempotencyRecords
+from fhirbridge.persistence.repositories.patient_care_teams import PatientCareTeams
 from fhirbridge.persistence.repositories.sync_cursors import SyncCursors
 from fhirbridge.persistence.repositories.timers import RunningTimers
+from fhirbridge.persistence.repositories.transitional_care import TcmContacts, TcmPeriods
 
 Record = (
     PatientLink
@@ -69,6 +85,12 @@ Record = (
     | TimeEntry
     | Referral
     | MonthlyCharge
+    | PatientCareTeam
+    | AssessmentResponse
+    | ScreeningObservation
+    | HealthConcern
+    | TcmPeriod
+    | TcmContact
 )
 
 _KINDS: dict[type[Any], EntityKind] = {
@@ -82,6 +104,12 @@ _KINDS: dict[type[Any], EntityKind] = {
     TimeEntry: EntityKind.TIME_ENTRY,
     Referral: EntityKind.REFERRAL,
     MonthlyCharge: EntityKind.CHARGE,
+    PatientCareTeam: EntityKind.PATIENT_CARE_TEAM,
+    AssessmentResponse: EntityKind.ASSESSMENT,
+    ScreeningObservation: EntityKind.SCREENING_OBSERVATION,
+    HealthConcern: EntityKind.HEALTH_CONCERN,
+    TcmPeriod: EntityKind.TCM_PERIOD,
+    TcmContact: EntityKind.TCM_CONTACT,
 }
 
 
@@ -125,10 +153,24 @@ class Store:
         self.timers = RunningTimers(session)
         # Billing.
         self.charges = Charges(session)
+        # APCM tier facts (QMB and condition periods); patients' care teams.
+        self.apcm_facts = ApcmFacts(session)
+        self.patient_care_teams = PatientCareTeams(session)
+        # Assessments and screening.
+        self.assessments = Assessments(session)
+        self.screening_observations = ScreeningObservations(session)
+        self.health_concerns = HealthConcerns(session)
+        # Transitional care (TCM periods and their contacts).
+        self.tcm_periods = TcmPeriods(session)
+        self.tcm_contacts = TcmContacts(session)
+        # Monitoring (RPM device readings).
+        self.device_readings = DeviceReadings(session)
         # Read models: queries shaped for one report or screen.
         self.month_minutes = MonthMinutes(session)
+        self.patient_access = PatientAccess(session)
         self.worklist_rows = WorklistRows(session)
         self.export_selection = ExportSelectionRows(session)
+        self.device_days = DeviceDays(session)
         self._by_kind: dict[EntityKind, Repository[Any, Any]] = {
             repository.kind: repository
             for repository in (
@@ -142,6 +184,12 @@ class Store:
                 self.time_entries,
                 self.referrals,
                 self.charges,
+                self.patient_care_teams,
+                self.assessments,
+                self.screening_observations,
+                self.health_concerns,
+                self.tcm_periods,
+                self.tcm_contacts,
             )
         }
 

@@ -18,6 +18,7 @@ Choices worth knowing:
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -32,6 +33,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    Numeric,
     String,
     Text,
     TypeDecorator,
@@ -223,6 +225,9 @@ class GoalRow(Base):
     # A care team member id or "patient", hence no foreign key.
     expressed_by: Mapped[str | None] = mapped_column(ID)
     addresses: Mapped[list[Any]]
+    # Our health concerns the goal addresses (ids, no foreign key: JSON). Null on rows
+    # written before migration 0011: none.
+    concern_ids: Mapped[list[Any] | None]
 
 
 class CareTaskRow(Base):
@@ -528,3 +533,205 @@ class ChargeRow(Base):
     status: Mapped[str] = mapped_column(ENUM)
     practitioner_id: Mapped[str | None] = mapped_column(ID, _member_fk())
     time_entry_ids: Mapped[list[Any]]
+
+
+# -- monitoring: RPM device readings (migration 0007) --------------------------------------
+
+# Enough for any vital sign or lab value, exact on PostgreSQL (SQLite keeps it as a REAL).
+READING_VALUE = Numeric(18, 6)
+
+
+class DeviceReadingRow(Base):
+    """One device reading (an Observation), keyed by the identifier it has on its source.
+
+    Receiving the same reading again updates this row (the unique source identifier makes the
+    insert an upsert); ``day`` is fixed at ingest in the practice time zone, and device days
+    are counted per patient and day, hence the index.
+    """
+
+    __tablename__ = "device_readings"
+    __table_args__ = (
+        UniqueConstraint("source_system", "source_value"),
+        Index("ix_device_readings_patient_id_day", "patient_id", "day"),
+    )
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    patient_id: Mapped[str] = mapped_column(ID, ForeignKey("patient_links.id"))
+    code: Mapped[str] = mapped_column(String(32))
+    effective_at: Mapped[datetime]
+    day: Mapped[date]
+    value: Mapped[Decimal | None] = mapped_column(READING_VALUE)
+    second_value: Mapped[Decimal | None] = mapped_column(READING_VALUE)
+    unit: Mapped[str | None] = mapped_column(String(32))
+    device: Mapped[str | None] = mapped_column(REFERENCE)
+    manual: Mapped[bool] = mapped_column(Boolean)
+    source_system: Mapped[str] = mapped_column(String(255))
+    source_value: Mapped[str] = mapped_column(String(255))
+
+
+# -- transitional care: TCM periods and their contacts (migration 0008) ------------------------
+
+
+class TcmPeriodRow(Base):
+    """The 30 days after one qualifying discharge; one per discharge Encounter (the unique
+    ``discharge_key`` makes opening a period for the same discharge twice find the first)."""
+
+    __tablename__ = "tcm_periods"
+    __table_args__ = (
+        UniqueConstraint("discharge_key"),
+        Index("ix_tcm_periods_patient_id_discharged_on", "patient_id", "discharged_on"),
+    )
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    patient_id: Mapped[str] = mapped_column(ID, ForeignKey("patient_links.id"))
+    discharge_key: Mapped[str] = mapped_column(String(255))
+    discharged_on: Mapped[date]
+    status: Mapped[str] = mapped_column(ENUM)
+    setting: Mapped[str | None] = mapped_column(ENUM)
+    disposition: Mapped[str | None] = mapped_column(String(64))
+    complexity: Mapped[str | None] = mapped_column(ENUM)
+    complexity_recorded_by: Mapped[str | None] = mapped_column(ID, _member_fk())
+    practitioner_id: Mapped[str | None] = mapped_column(ID, _member_fk())
+    contact_task_id: Mapped[str | None] = mapped_column(ID, ForeignKey("care_tasks.id"))
+    visit_task_id: Mapped[str | None] = mapped_column(ID, ForeignKey("care_tasks.id"))
+    opened_at: Mapped[datetime | None]
+
+
+class TcmContactRow(Base):
+    """A contact, a documented unsuccessful attempt or the face-to-face visit of a period."""
+
+    __tablename__ = "tcm_contacts"
+    __table_args__ = (
+        CheckConstraint("minutes IS NULL OR minutes >= 0", name="minutes_not_negative"),
+    )
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    period_id: Mapped[str] = mapped_column(ID, ForeignKey("tcm_periods.id"), index=True)
+    patient_id: Mapped[str] = mapped_column(ID, ForeignKey("patient_links.id"), index=True)
+    kind: Mapped[str] = mapped_column(ENUM)
+    occurred_on: Mapped[date]
+    occurred_at: Mapped[datetime | None]
+    staff_id: Mapped[str | None] = mapped_column(ID, _member_fk())
+    mode: Mapped[str | None] = mapped_column(ENUM)
+    minutes: Mapped[int | None] = mapped_column(Integer)
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+# -- assessments and screening (migration 0010) --------------------------------------------
+
+
+class AssessmentRow(Base):
+    """One completed instrument (a QuestionnaireResponse): the answers as given (JSON: read
+    whole, never queried inside) and the score they earned; history is read per patient and
+    questionnaire (instrument) in time order, hence the index."""
+
+    __tablename__ = "assessments"
+    __table_args__ = (
+        Index(
+            "ix_assessments_patient_id_questionnaire_authored_at",
+            "patient_id",
+            "questionnaire",
+            "authored_at",
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    patient_id: Mapped[str] = mapped_column(ID, ForeignKey("patient_links.id"))
+    questionnaire: Mapped[str] = mapped_column(REFERENCE)
+    status: Mapped[str] = mapped_column(ENUM)
+    authored_at: Mapped[datetime]
+    author_id: Mapped[str | None] = mapped_column(ID, _member_fk())
+    answers: Mapped[list[Any]]
+    total: Mapped[int | None] = mapped_column(Integer)
+    band: Mapped[str | None] = mapped_column(String(64))
+    positive_domains: Mapped[list[Any]]
+
+
+class ScreeningObservationRow(Base):
+    """One answer or total of an assessment (an Observation)."""
+
+    __tablename__ = "screening_observations"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    patient_id: Mapped[str] = mapped_column(ID, ForeignKey("patient_links.id"), index=True)
+    assessment_id: Mapped[str | None] = mapped_column(ID, ForeignKey("assessments.id"), index=True)
+    status: Mapped[str] = mapped_column(ENUM)
+    code: Mapped[dict[str, Any]]
+    categories: Mapped[list[Any]]
+    value_code: Mapped[dict[str, Any] | None]
+    value_integer: Mapped[int | None] = mapped_column(Integer)
+    effective_at: Mapped[datetime]
+    performer_id: Mapped[str | None] = mapped_column(ID, _member_fk())
+
+
+class HealthConcernRow(Base):
+    """A need found by screening (a Condition); its evidence is a JSON list of observation
+    ids, kept as recorded."""
+
+    __tablename__ = "health_concerns"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    patient_id: Mapped[str] = mapped_column(ID, ForeignKey("patient_links.id"), index=True)
+    code: Mapped[dict[str, Any]]
+    clinical_status: Mapped[str] = mapped_column(ENUM)
+    categories: Mapped[list[Any]]
+    recorded_on: Mapped[date | None]
+    recorder_id: Mapped[str | None] = mapped_column(ID, _member_fk())
+    evidence_ids: Mapped[list[Any]]
+
+
+class QmbPeriodRow(Base):
+    """Days a patient is a Qualified Medicare Beneficiary (it fixes the APCM tier)."""
+
+    __tablename__ = "qmb_periods"
+    __table_args__ = (CheckConstraint("end_on IS NULL OR end_on >= start_on", name="period"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    patient_id: Mapped[str] = mapped_column(ID, ForeignKey("patient_links.id"), index=True)
+    start_on: Mapped[date]
+    end_on: Mapped[date | None]
+
+
+class ConditionPeriodRow(Base):
+    """Days a chronic condition was on an enrollment (the APCM tier's history)."""
+
+    __tablename__ = "condition_periods"
+    __table_args__ = (CheckConstraint("end_on IS NULL OR end_on >= start_on", name="period"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    enrollment_id: Mapped[str] = mapped_column(ID, ForeignKey("enrollments.id"), index=True)
+    condition: Mapped[str] = mapped_column(REFERENCE)
+    start_on: Mapped[date]
+    end_on: Mapped[date | None]
+
+
+class PatientCareTeamRow(Base):
+    """A patient's care team (a CareTeam); one per patient."""
+
+    __tablename__ = "patient_care_teams"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    patient_id: Mapped[str] = mapped_column(ID, ForeignKey("patient_links.id"), unique=True)
+    status: Mapped[str] = mapped_column(ENUM)
+    name: Mapped[str | None] = mapped_column(String(200))
+
+
+class PatientCareTeamParticipantRow(Base):
+    """One participant of a patient's care team, in order: our staff member (``member_id``) or
+    a reference on the EHR (``external_reference``), never both."""
+
+    __tablename__ = "patient_care_team_participants"
+    __table_args__ = (
+        CheckConstraint("(member_id IS NULL) <> (external_reference IS NULL)", name="one_member"),
+        CheckConstraint("end_on IS NULL OR start_on IS NULL OR end_on >= start_on", name="period"),
+    )
+
+    care_team_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("patient_care_teams.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    role: Mapped[str] = mapped_column(ENUM)
+    member_id: Mapped[str | None] = mapped_column(ID, _member_fk(), index=True)
+    external_reference: Mapped[str | None] = mapped_column(REFERENCE)
+    start_on: Mapped[date | None]
+    end_on: Mapped[date | None]

@@ -39,6 +39,9 @@ from fhirbridge.billing.rollup import (
 from fhirbridge.billing.rules import RuleYear
 from fhirbridge.domain import ChargeStatus, Code, MonthlyCharge, TimeEntry
 from fhirbridge.persistence import Store
+from fhirbridge.services.apcm_billing import apcm_month
+from fhirbridge.services.monitoring_billing import rpm_device_days
+from fhirbridge.services.transitional_care import tcm_program
 
 __all__ = [
     "ChargeRun",
@@ -97,7 +100,11 @@ class ProgramSource(Protocol):
 
 
 # In the order they are judged: a later program sees what the earlier ones billed.
-PROGRAM_SOURCES: tuple[ProgramSource, ...] = ()
+PROGRAM_SOURCES: tuple[ProgramSource, ...] = (
+    tcm_program,  # first: its codes (date of service = the visit) exclude APCM
+    rpm_device_days,  # RPM device days: 99454 / 99445 per 30-day period, 99453 once
+    apcm_month,  # after TCM and RPM: a TCM code billed this month excludes APCM
+)
 
 
 def program_months(

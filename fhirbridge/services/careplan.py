@@ -14,6 +14,7 @@ same whether the record is missing or another team's, so it tells nothing about 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -82,6 +83,7 @@ class NewGoal:
     achievement_status: AchievementStatus | None = None
     start: date | None = None
     expressed_by: str | None = None
+    concern_ids: tuple[str, ...] = ()  # the same patient's health concerns
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +173,7 @@ def update_care_plan(*, store: Store, care_plan_id: str, changes: CarePlanChange
 def create_goal(*, store: Store, new: NewGoal) -> Goal:
     team = _patient_team(store, new.patient_id)
     errors = _member_errors(store, team, expressed_by=new.expressed_by)
+    errors.extend(_concern_errors(store, new.patient_id, new.concern_ids))
     if errors:
         raise Rejected("goal", errors)
     goal = Goal(
@@ -181,6 +184,7 @@ def create_goal(*, store: Store, new: NewGoal) -> Goal:
         achievement_status=new.achievement_status,
         start=new.start,
         expressed_by=new.expressed_by,
+        concern_ids=list(new.concern_ids),
     )
     store.save(goal)
     return goal
@@ -284,6 +288,14 @@ def _goal_errors(store: Store, patient_id: str, goal_ids: list[str]) -> list[Fie
         goal = store.goals.get(goal_id)
         if goal is None or goal.patient_id != patient_id:
             return [FieldError("goal_ids", f"no goal {goal_id} for this patient")]
+    return []
+
+
+def _concern_errors(store: Store, patient_id: str, concern_ids: Sequence[str]) -> list[FieldError]:
+    for concern_id in concern_ids:
+        concern = store.health_concerns.get(concern_id)
+        if concern is None or concern.patient_id != patient_id:
+            return [FieldError("concern_ids", f"no health concern {concern_id} for this patient")]
     return []
 
 

@@ -27,6 +27,7 @@ from fhirbridge.bulk.client import OnProgress
 from fhirbridge.fhir import FhirClient
 from fhirbridge.mapping.loader import Mappings
 from fhirbridge.persistence.db import SessionFactory
+from fhirbridge.sync.readings import ReadingImport
 
 __all__ = ["BulkExchangeReport", "export_for_health_plan", "fetch_bulk_export"]
 
@@ -92,8 +93,10 @@ def export_for_health_plan(
     selection: ExportSelection | None = None,
     roster: Path | None = None,
     bundle: bool = False,
+    readings: ReadingImport | None = None,
 ) -> OwnExportReport:
-    """NDJSON (and optionally a transaction Bundle) of our records for the selected patients."""
+    """NDJSON (and optionally a transaction Bundle) of our records for the selected patients
+    (``readings``: also their RPM device readings, as Observations)."""
     return export_own_data(
         sessions=sessions,
         mappings=mappings,
@@ -102,4 +105,5 @@ def export_for_health_plan(
         selection=selection,
         roster=roster,
         bundle=bundle,
+        readings=readings,
     )

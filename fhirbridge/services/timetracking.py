@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -34,11 +34,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from fhirbridge.domain import (
-    ConsentStatus,
     ContactMode,
     Enrollment,
     EnrollmentStatus,
     Program,
+    StaffRole,
     TimeEntry,
     TimeEntryActivity,
     TimeEntryStatus,
@@ -147,9 +147,9 @@ def record_entry(
         interactive=new.interactive,
         notes=new.notes,
     )
-    enrollment = _check(store, entry, new.enrollment_id, now=now, tz=tz)
-    entry.enrollment_id = enrollment.id
-    entry.staff_role = store.care_team.require(new.staff_id).role
+    checked = _check(store, entry, new.enrollment_id, now=now, tz=tz)
+    entry.enrollment_id = checked.enrollment.id
+    entry.staff_role = checked.staff_role
     entry.minutes = _minutes(entry)
     _save(store, entry, actor=actor, action=Action.CREATE, before=None)
     return entry
@@ -213,9 +213,9 @@ def start_timer(
         interactive=start.interactive,
         notes=start.notes,
     )
-    enrollment = _check(store, entry, start.enrollment_id, now=now, tz=tz)
-    entry.enrollment_id = enrollment.id
-    entry.staff_role = store.care_team.require(start.staff_id).role
+    checked = _check(store, entry, start.enrollment_id, now=now, tz=tz)
+    entry.enrollment_id = checked.enrollment.id
+    entry.staff_role = checked.staff_role
     _save(store, entry, actor=actor, action=Action.START_TIMER, before=None)
     store.timers.start(RunningTimer(start.staff_id, entry.id, now))
     return entry
@@ -272,35 +272,48 @@ def snapshot(entry: TimeEntry) -> dict[str, Any]:
 # -- rules -------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    enrollment: Enrollment  # the enrollment the entry belongs to
+    staff_role: StaffRole  # the staff member's role, recorded with the entry
+
+
 def _check(
     store: Store, entry: TimeEntry, enrollment_id: str | None, *, now: datetime, tz: ZoneInfo
-) -> Enrollment:
+) -> _Checked:
     """Every rule of the module docstring; raises Rejected with all the breaches found, or
     TimeOverlap when the entry breaks no other rule but overlaps another."""
     errors = list(_span_errors(entry, now))
-    patient = None if entry.patient_id is None else store.patients.get(entry.patient_id)
-    if patient is None:
+    # Patient, staff member, enrollments and consent days in one read.
+    facts = (
+        None
+        if entry.patient_id is None
+        else store.time_entries.recording_facts(entry.patient_id, entry.staff_id)
+    )
+    if facts is None or facts.patient_team is None or entry.patient_id is None:
         raise NotFound("patient", entry.patient_id or "")
     # Only the patient's own team records time on them, whoever the caller may see (an admin
     # sees every team); the reason is the same for a missing member and another team's.
-    member = None if entry.staff_id is None else store.care_team.get(entry.staff_id)
-    if member is None or member.team != patient.team:
+    if facts.staff_role is None or facts.staff_team != facts.patient_team:
         errors.append(FieldError("staff_id", "no such care team member"))
     enrollment: Enrollment | None = None
     if entry.program is None:
         errors.append(FieldError("program", "required"))
     else:
         enrollment, enrollment_errors = _enrollment(
-            store, patient.id, entry.program, entry.start, enrollment_id
+            facts.enrollments, entry.patient_id, entry.program, entry.start, enrollment_id
         )
         errors.extend(enrollment_errors)
     if enrollment is not None and entry.start is not None:
-        errors.extend(_calendar_errors(store, entry.start, entry.end, enrollment, now=now, tz=tz))
-    if errors or enrollment is None:
+        given_on = facts.consent_days.get(enrollment.id)
+        errors.extend(
+            _calendar_errors(entry.start, entry.end, enrollment, given_on, now=now, tz=tz)
+        )
+    if errors or enrollment is None or facts.staff_role is None:
         raise Rejected(_KIND, errors)
     if entry.staff_id is not None and entry.start is not None:
         _check_overlap(store, entry, entry.staff_id, entry.start, now=now)
-    return enrollment
+    return _Checked(enrollment, facts.staff_role)
 
 
 def _span_errors(entry: TimeEntry, now: datetime) -> Iterator[FieldError]:
@@ -331,14 +344,16 @@ def _span_errors(entry: TimeEntry, now: datetime) -> Iterator[FieldError]:
 
 
 def _enrollment(
-    store: Store,
+    enrollments: Sequence[Enrollment],
     patient_id: str,
     program: Program,
     start: datetime | None,
     enrollment_id: str | None,
 ) -> tuple[Enrollment | None, list[FieldError]]:
+    """The enrollment the entry belongs to, among the patient's ``enrollments`` (by start
+    day, then id)."""
     if enrollment_id is not None:
-        found = store.enrollments.get(enrollment_id)
+        found = next((e for e in enrollments if e.id == enrollment_id), None)
         if found is None or found.patient_id != patient_id:
             return None, [FieldError("enrollment_id", "no such enrollment for this patient")]
         if found.program is not program:
@@ -348,11 +363,7 @@ def _enrollment(
             reason = f"patient is not enrolled in {program.value} (enrollment {found.status})"
             return None, [FieldError("program", reason)]
         return found, []
-    candidates = [
-        e
-        for e in store.enrollments.list_for_patient(patient_id)
-        if e.program is program and e.status in ENROLLED
-    ]
+    candidates = [e for e in enrollments if e.program is program and e.status in ENROLLED]
     if not candidates:
         return None, [FieldError("program", f"patient is not enrolled in {program.value}")]
     # Several enrollments in one program follow each other; the latest that began by the
@@ -362,10 +373,10 @@ def _enrollment(
 
 
 def _calendar_errors(
-    store: Store,
     start: datetime,
     end: datetime | None,
     enrollment: Enrollment,
+    given_on: date | None,
     *,
     now: datetime,
     tz: ZoneInfo,
@@ -377,20 +388,10 @@ def _calendar_errors(
         yield FieldError("start", f"outside the enrollment period ({period})")
     if enrollment.end is not None and last_day > enrollment.end:
         yield FieldError("end", f"outside the enrollment period ({period})")
-    given_on = _consent_date(store, enrollment)
     if given_on is None:
         yield FieldError("program", f"no active consent to {enrollment.program.value}")
     elif first_day < given_on:
         yield FieldError("start", f"before consent was given ({given_on})")
-
-
-def _consent_date(store: Store, enrollment: Enrollment) -> date | None:
-    dates = [
-        c.given_on
-        for c in store.consents.list_for_enrollment(enrollment.id)
-        if c.status is ConsentStatus.ACTIVE and c.program is enrollment.program
-    ]
-    return min(dates, default=None)
 
 
 def _check_overlap(
@@ -400,14 +401,14 @@ def _check_overlap(
     Callers hold ``lock_staff``, so what is read here stays true until they commit."""
     end = entry.end or now
     # No entry is longer than MAX_ENTRY, so none that started before then can reach ``start``.
-    holder = store.time_entries.first_overlapping(
+    held = store.time_entries.time_held(
         staff_id, start, end, now=now, since=start - MAX_ENTRY, excluding=entry.id
     )
-    if holder is not None:
-        raise TimeOverlap(holder, running=False)
-    running = store.timers.get(staff_id)
-    if running is not None and running.time_entry_id != entry.id and running.started_at < end:
-        raise TimeOverlap(running.time_entry_id, running=True)
+    if held.overlapping is not None:
+        raise TimeOverlap(held.overlapping, running=False)
+    running, since = held.running, held.running_since
+    if running is not None and since is not None and running != entry.id and since < end:
+        raise TimeOverlap(running, running=True)
 
 
 # -- plumbing ----------------------------------------------------------------------------

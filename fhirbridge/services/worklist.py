@@ -16,7 +16,9 @@ names them as care manager. For it the worklist holds:
   does (``store.month_minutes``). The thresholds are those of the current calendar year's rule
   file; before that file exists (January 1, say) the latest earlier year's stand in, and the
   worklist says so in ``notes``;
-- open **sync-conflict**s on records of caseload patients.
+- open **sync-conflict**s on records of caseload patients;
+- RPM **device-days** out of reach, **no-readings** and **out-of-range** values of caseload
+  patients in RPM (``services.monitoring_worklist``: wording, rules and thresholds).
 
 Order: by urgency (immediate = stat/asap task; overdue; urgent = urgent task or sync conflict;
 due; routine), then by the patient's risk (highest enrollment risk level first), then by due
@@ -55,6 +57,11 @@ from fhirbridge.persistence.readmodels.worklist import (
     OpenTask,
 )
 from fhirbridge.services.errors import NotFound
+from fhirbridge.services.monitoring_worklist import (
+    AlertKind,
+    MonitoringPolicy,
+    monitoring_alerts,
+)
 
 __all__ = [
     "Urgency",
@@ -75,6 +82,9 @@ class WorkKind(StrEnum):
     REFERRAL = "referral"
     BILLING_THRESHOLD = "billing-threshold"
     SYNC_CONFLICT = "sync-conflict"
+    DEVICE_DAYS = "device-days"  # RPM: the period cannot reach the device code's days
+    NO_READINGS = "no-readings"  # RPM: no device reading for some days
+    OUT_OF_RANGE = "out-of-range"  # RPM: a reading outside an active goal's target
 
 
 class Urgency(StrEnum):
@@ -98,6 +108,8 @@ class WorklistPolicy:
     due_soon_days: int = 3
     billing_threshold_margin_minutes: int = 5
     billing_month_end_days: int = 7
+    no_readings_days: int = 3  # RPM: days without a reading before it is listed
+    reading_range_days: int = 7  # RPM: how far back the latest reading of a measure may be
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WorklistPolicy:
@@ -124,6 +136,8 @@ class WorkItem:
     code: str | None = None  # billing-threshold: the code whose threshold is near
     minutes: int | None = None  # billing-threshold: minutes counted this month
     threshold_minutes: int | None = None
+    days_with_readings: int | None = None  # device-days: in the running 30-day period
+    period_day: int | None = None  # device-days: today's day of that period
 
     @property
     def overdue(self) -> bool:
@@ -192,6 +206,7 @@ def build_worklist(
     items += _conflicts(rows.open_conflicts(staff_id), risk, tz)
     if rules is not None and patients:
         items += _near_thresholds(store, patients, today, tz, rules, policy)
+    items += _monitoring(store, patients, today, rules, policy)
     items.sort(key=_order)
     first = (page - 1) * page_size
     return Worklist(
@@ -451,3 +466,47 @@ def _thresholds(code: str, rule: TimedCode) -> list[tuple[int, str]]:
             (rule.threshold_minutes + step * n, rule.add_on.code) for n in range(1, units + 1)
         ]
     return found
+
+
+# -- RPM monitoring ----------------------------------------------------------------------
+
+_ALERT_KINDS = {
+    AlertKind.DEVICE_DAYS: (WorkKind.DEVICE_DAYS, Urgency.DUE),
+    AlertKind.NO_READINGS: (WorkKind.NO_READINGS, Urgency.DUE),
+    AlertKind.OUT_OF_RANGE: (WorkKind.OUT_OF_RANGE, Urgency.URGENT),
+}
+
+
+def _monitoring(
+    store: Store,
+    patients: Mapping[str, _Patient],
+    today: date,
+    rules: RuleYear | None,
+    policy: WorklistPolicy,
+) -> Iterator[WorkItem]:
+    monitored = sorted(p for p, patient in patients.items() if Program.RPM in patient.programs)
+    alerts = monitoring_alerts(
+        store,
+        patient_ids=monitored,
+        today=today,
+        rules=rules,
+        policy=MonitoringPolicy(
+            no_readings_days=policy.no_readings_days,
+            reading_range_days=policy.reading_range_days,
+        ),
+    )
+    for alert in alerts:
+        kind, urgency = _ALERT_KINDS[alert.kind]
+        yield WorkItem(
+            kind=kind,
+            urgency=urgency,
+            patient_id=alert.patient_id,
+            risk_level=patients[alert.patient_id].risk,
+            due_on=alert.due_on,
+            summary=alert.summary,
+            record_kind="device_reading" if alert.reading_id else None,
+            record_id=alert.reading_id,
+            code=alert.code,
+            days_with_readings=alert.days_with_readings,
+            period_day=alert.period_day,
+        )

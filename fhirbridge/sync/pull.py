@@ -46,7 +46,9 @@ before and after it, in the same unit of work: whatever it saves (and queues for
 commits or rolls back together with the change. The service layer uses them for referrals
 (``fhirbridge.services.referral.referral_pull_hooks``); sync itself knows nothing of what they
 do, so the dependency points from services to sync, never back. Changes held back (conflicts,
-refused changes) are not passed to ``after_apply``.
+refused changes) are not passed to ``after_apply``. ``not_ours(store, resource)`` sees each
+resource that is not ours, in the page's unit of work; when it answers True (the transitional
+care service opened a TCM period from a discharge Encounter) the result is ``handled``.
 
 The cursor of each page is saved in the unit of work of that page's changes. Search pages
 that are not sorted by ``_lastUpdated`` (the server ignored ``_sort``) only move the cursor
@@ -90,6 +92,7 @@ __all__ = [
     "InboundGuard",
     "InboundOutcome",
     "InboundResult",
+    "NotOurs",
     "PullHooks",
     "PullIntervalTooShort",
     "PullReport",
@@ -104,6 +107,9 @@ Clock = Callable[[], datetime]
 Sessions = sessionmaker[Session]
 # (store, record before, record after) of an applied inbound change; see the module doc.
 AfterApply = Callable[[Store, Any, Any], None]
+# (store, resource) of a resource that is not ours: True when the service layer took it (a
+# discharge Encounter opening a TCM period), in the same unit of work; see the module doc.
+NotOurs = Callable[[Store, Mapping[str, Any]], bool]
 
 # Gravity SDOH CC: "systems SHALL NOT poll for Task updates more often than every 15 minutes".
 MIN_TASK_PULL_INTERVAL = timedelta(minutes=15)
@@ -146,6 +152,7 @@ class PullHooks:
 
     guards: tuple[InboundGuard, ...] = ()
     after_apply: AfterApply | None = None
+    not_ours: NotOurs | None = None
 
 
 class PullIntervalTooShort(ValueError):
@@ -195,6 +202,7 @@ class InboundOutcome(StrEnum):
     INVALID_TRANSITION = "invalid-transition"  # the Task machine forbids it; kept, not applied
     NO_LOCAL_RECORD = "no-local-record"  # our identifier, but no such record here
     UNREADABLE = "unreadable"  # the mapping cannot read it (e.g. an unknown code)
+    HANDLED = "handled"  # not ours, but the not_ours hook took it (a discharge opened TCM)
 
 
 @dataclass(frozen=True)
@@ -302,9 +310,23 @@ async def _pull_type(
         report.cursors[resource_type] = since
 
 
+class PageReceiver(Protocol):
+    """Applies one page of a search, saving ``cursor`` (key, value) in the same unit of work:
+    the pull's ``_Receiver``, or ``sync.readings``' for device readings."""
+
+    async def receive(
+        self,
+        sessions: Sessions,
+        resources: list[dict[str, Any]],
+        *,
+        cursor: tuple[str, str] | None,
+    ) -> list[InboundResult]: ...
+
+
 @dataclass
 class _Pass:
-    """One search of a resource type from ``checkpoint``, page by page."""
+    """One search of a resource type from ``checkpoint``, page by page (``extra``: more
+    search parameters, e.g. a device-reading pull's ``patient`` and ``code``)."""
 
     key: str
     checkpoint: str | None
@@ -312,12 +334,13 @@ class _Pass:
     stamps: list[tuple[datetime, str]] = field(default_factory=list)
     total: int | None = None
     sorted_by_server: bool = True
+    extra: tuple[tuple[str, str], ...] = ()
 
     async def run(
         self,
         client: FhirClient,
         sessions: Sessions,
-        receiver: _Receiver,
+        receiver: PageReceiver,
         resource_type: str,
         page_size: int,
         report: PullReport,
@@ -327,6 +350,7 @@ class _Pass:
         if self.checkpoint is not None:
             params.append(("_lastUpdated", f"gt{self.checkpoint}"))
         params += [("_sort", "_lastUpdated"), ("_count", str(page_size))]
+        params += self.extra
         pages = client.search_pages(resource_type, params)
         try:
             async for page in pages:
@@ -593,6 +617,8 @@ class _Receiver:
         reference = _key(resource)
         found = self.identify(store, resource)
         if found is None:
+            if self._hooks.not_ours is not None and self._hooks.not_ours(store, resource):
+                return InboundResult(reference, InboundOutcome.HANDLED)
             return InboundResult(reference, InboundOutcome.NOT_OURS)
         mapping, target, link = found
         version = _meta(resource, "versionId")

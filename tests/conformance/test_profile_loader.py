@@ -40,6 +40,20 @@ def test_every_shipped_profile_file_loads() -> None:
         "fhirbridge-care-task",
         "fhirbridge-chargeitem",
         "fhirbridge-time-entry",
+        "fhirbridge-tcm-contact",
+        "us-core-questionnaireresponse",
+        "us-core-observation-screening-assessment",
+        "sdohcc-observation-screening-response",
+        "sdohcc-condition",
+        "sdohcc-goal",
+        "us-core-careteam",
+        # RPM device readings (mappings/readings.yaml)
+        "us-core-vital-signs",
+        "us-core-blood-pressure",
+        "us-core-body-weight",
+        "us-core-heart-rate",
+        "us-core-pulse-oximetry",
+        "us-core-observation-lab",
     }
 
 

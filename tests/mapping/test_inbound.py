@@ -39,6 +39,7 @@ CONCEPT_OF = {
     "ServiceRequest": "referral",
     "EpisodeOfCare": "enrollment",
     "Consent": "program_consent",
+    "CareTeam": "patient_care_team",
 }
 
 

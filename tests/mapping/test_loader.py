@@ -36,6 +36,11 @@ def test_the_shipped_mappings_load() -> None:
         ("referral", "ServiceRequest"),
         ("referral", "Task"),
         ("charge", "ChargeItem"),
+        ("tcm_contact", "Encounter"),
+        ("assessment", "QuestionnaireResponse"),
+        ("screening_observation", "Observation"),
+        ("health_concern", "Condition"),
+        ("patient_care_team", "CareTeam"),
     }
 
 
@@ -118,9 +123,14 @@ def test_the_shipped_plan_pushes_each_concept_after_what_it_references() -> None
     plan = load_mappings(PROJECT_ROOT / "mappings").plan
 
     assert plan.concepts == (
+        "assessment",
         "enrollment",
-        "goal",
+        "patient_care_team",
+        "tcm_contact",
         "program_consent",
+        "screening_observation",
+        "health_concern",
+        "goal",
         "care_plan",
         "referral",
         "care_task",
@@ -162,14 +172,14 @@ def test_people_sync_as_nothing() -> None:
         ),
         pytest.param(
             "goal.yaml",
-            "after: [enrollment]",
-            "after: [enrollment, diet_plan]",
+            "after: [enrollment, health_concern]",
+            "after: [enrollment, health_concern, diet_plan]",
             "'after' names unmapped concept 'diet_plan'",
             id="after-unknown-concept",
         ),
         pytest.param(
             "goal.yaml",
-            "after: [enrollment]",
+            "after: [enrollment, health_concern]",
             "after: [goal]",
             "'goal' cannot come after itself",
             id="after-itself",

@@ -26,6 +26,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 from pydantic import AfterValidator, PlainValidator, StringConstraints
 
+from fhirbridge import wiring
 from fhirbridge.api.access import require_role
 from fhirbridge.api.auth import Role
 from fhirbridge.api.deps import Caller, State
@@ -99,6 +100,7 @@ def export_resources(
         mappings=state.mappings,
         identifier_system=state.settings.identifier_system,
         selection=selection,
+        readings=wiring.reading_import(state.settings),
     )
     # Read before answering, so a failing first page is a problem document, not a broken 200.
     first = next(items, None)

@@ -76,6 +76,8 @@ class GoalRead(Outgoing):
     description: str | None
     start: date | None
     expressed_by: str | None
+    # Our health concerns the goal addresses (a positive screening's); read-only for now.
+    concern_ids: list[str]
 
 
 class CareTaskCreate(Incoming):

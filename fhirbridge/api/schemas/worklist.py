@@ -23,6 +23,8 @@ class WorkItemRead(Outgoing):
     code: str | None
     minutes: int | None
     threshold_minutes: int | None
+    days_with_readings: int | None = None  # device-days: in the running 30-day period
+    period_day: int | None = None  # device-days: today's day of that period
 
 
 class WorklistRead(Outgoing):

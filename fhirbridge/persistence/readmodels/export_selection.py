@@ -18,16 +18,21 @@ from sqlalchemy.orm import Session
 from fhirbridge.domain import Program
 from fhirbridge.persistence.records import EntityKind
 from fhirbridge.persistence.tables import (
+    AssessmentRow,
     CarePlanRow,
     CareTaskRow,
     ChargeRow,
     EnrollmentRow,
     FhirLinkRow,
     GoalRow,
+    HealthConcernRow,
     OutboxRow,
+    PatientCareTeamRow,
     PatientLinkRow,
     ProgramConsentRow,
     ReferralRow,
+    ScreeningObservationRow,
+    TcmContactRow,
     TimeEntryRow,
 )
 
@@ -45,6 +50,11 @@ _ROWS: dict[EntityKind, Any] = {
     EntityKind.TIME_ENTRY: TimeEntryRow,
     EntityKind.REFERRAL: ReferralRow,
     EntityKind.CHARGE: ChargeRow,
+    EntityKind.PATIENT_CARE_TEAM: PatientCareTeamRow,
+    EntityKind.ASSESSMENT: AssessmentRow,
+    EntityKind.SCREENING_OBSERVATION: ScreeningObservationRow,
+    EntityKind.HEALTH_CONCERN: HealthConcernRow,
+    EntityKind.TCM_CONTACT: TcmContactRow,
 }
 
 

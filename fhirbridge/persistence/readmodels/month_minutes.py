@@ -340,6 +340,7 @@ def _minutes_statement(
 
 _PROGRAMS = {p.value: p for p in Program}
 _ROLES = {r.value: r for r in StaffRole}
+_STATUSES = {s.value: s for s in TimeEntryStatus}
 
 
 def _chunks(ids: list[str]) -> Iterable[list[str]]:
@@ -422,13 +423,44 @@ class MonthMinutes:
         return list(enrollments.values()), consents
 
     def entries(self, entry_ids: Iterable[str]) -> list[TimeEntry]:
-        """Time entries by id (those that exist), in chunks the drivers accept."""
+        """Time entries by id (those that exist) with the fields billing judges: activity,
+        mode and notes are left out. A month can set aside tens of thousands of entries, so
+        they are read as Core rows of those columns only, in chunks the drivers accept."""
         table = TimeEntryRow.__table__
+        columns = select(
+            table.c.id,
+            table.c.status,
+            table.c.patient_id,
+            table.c.enrollment_id,
+            table.c.program,
+            table.c.staff_id,
+            table.c.staff_role,
+            table.c.started_at,
+            table.c.ended_at,
+            table.c.minutes,
+            table.c.interactive,
+        )
+        programs, roles, statuses = _PROGRAMS, _ROLES, _STATUSES
         found: list[TimeEntry] = []
         for chunk in _chunks(sorted(set(entry_ids))):
-            # Core rows, not ORM objects: a month can set aside tens of thousands of entries.
-            rows = self._session.execute(select(table).where(table.c.id.in_(chunk)))
-            found.extend(time_entry_of(row) for row in rows)
+            found.extend(
+                [
+                    TimeEntry(
+                        row[0],
+                        statuses[row[1]],
+                        row[2],
+                        row[3],
+                        None if row[4] is None else programs[row[4]],
+                        row[5],
+                        None if row[6] is None else roles[row[6]],
+                        start=row[7],
+                        end=row[8],
+                        minutes=row[9],
+                        interactive=row[10],
+                    )
+                    for row in self._session.execute(columns.where(table.c.id.in_(chunk)))
+                ]
+            )
         return found
 
     def of_patient(
@@ -444,7 +476,12 @@ class MonthMinutes:
                 _touches_month(_EpochMicros(TimeEntryRow.started_at), _end_us(), start_us),
             )
         ).all()
-        return self.entries(ids)
+        table = TimeEntryRow.__table__
+        found: list[TimeEntry] = []
+        for chunk in _chunks(sorted(set(ids))):
+            rows = self._session.execute(select(table).where(table.c.id.in_(chunk)))
+            found.extend(time_entry_of(row) for row in rows)
+        return found
 
     def _enrollments(self, statement: Select[Any]) -> list[Enrollment]:
         return [

@@ -37,6 +37,7 @@ class Goals(Repository[Goal, GoalRow]):
             "target": target_to_json(entity.target),
             "expressed_by": entity.expressed_by,
             "addresses": list(entity.addresses),
+            "concern_ids": list(entity.concern_ids),
         }
 
     def _to_entity(self, row: GoalRow) -> Goal:
@@ -51,6 +52,7 @@ class Goals(Repository[Goal, GoalRow]):
             target=target_from_json(row.target),
             expressed_by=row.expressed_by,
             addresses=list(row.addresses),
+            concern_ids=list(row.concern_ids or []),
         )
 
     def list_for_patient(self, patient_id: str) -> list[Goal]:

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, bindparam, insert, or_, select
+from sqlalchemy import Select, String, Table, bindparam, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from fhirbridge.domain import (
+    ConsentStatus,
     ContactMode,
+    Enrollment,
+    EnrollmentStatus,
     Program,
+    RiskLevel,
     StaffRole,
     TimeEntry,
     TimeEntryActivity,
@@ -22,7 +28,15 @@ from fhirbridge.persistence.records import EntityKind
 from fhirbridge.persistence.repositories._base import Repository, constraint_name
 from fhirbridge.persistence.repositories._locks import lock_name
 from fhirbridge.persistence.repositories._values import enum_member, enum_value
-from fhirbridge.persistence.tables import TimeEntryRow, UtcDateTime
+from fhirbridge.persistence.tables import (
+    CareTeamMemberRow,
+    EnrollmentRow,
+    PatientLinkRow,
+    ProgramConsentRow,
+    RunningTimerRow,
+    TimeEntryRow,
+    UtcDateTime,
+)
 
 _TABLE = cast(Table, TimeEntryRow.__table__)
 _ENTERED_IN_ERROR = TimeEntryStatus.ENTERED_IN_ERROR.value
@@ -54,6 +68,84 @@ def _overlapping(running_counts: bool) -> Select[str]:
 
 # By whether an entry still running overlaps, i.e. whether ``now`` is after ``start``.
 _OVERLAPPING = {running_counts: _overlapping(running_counts) for running_counts in (True, False)}
+
+
+def _time_held(running_counts: bool) -> Select[Any]:
+    """The first overlapping entry and the staff member's running timer, in one statement."""
+    timer = RunningTimerRow.__table__.c
+    staff_id = bindparam("staff_id", type_=String())
+    return select(
+        _overlapping(running_counts).scalar_subquery(),
+        select(timer.time_entry_id).where(timer.staff_id == staff_id).scalar_subquery(),
+        select(timer.started_at).where(timer.staff_id == staff_id).scalar_subquery(),
+    )
+
+
+_TIME_HELD = {running_counts: _time_held(running_counts) for running_counts in (True, False)}
+
+
+@dataclass(frozen=True, slots=True)
+class TimeHeld:
+    """What holds a staff member's time: ``TimeEntries.time_held``."""
+
+    overlapping: str | None  # the earliest overlapping entry's id
+    running: str | None  # the entry of the staff member's running timer
+    running_since: datetime | None  # when that timer started
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingFacts:
+    """What recording a staff member's time on a patient is checked against."""
+
+    patient_team: str | None  # None: no such patient (and nothing else was found)
+    staff_team: str | None  # None: no such care team member
+    staff_role: StaffRole | None
+    enrollments: tuple[Enrollment, ...]  # the patient's, by start day, then id
+    # Enrollment id -> the day of its earliest active consent to its own program.
+    consent_days: Mapping[str, date]
+
+
+def _recording_facts() -> Select[Any]:
+    # Built once: every recorded entry runs it. One statement where the ORM took four loads
+    # (patient, member, enrollments, consents) and built objects nobody kept.
+    staff_id = bindparam("staff_id", type_=String())
+    member = CareTeamMemberRow.__table__.c
+    enrollment = cast(Table, EnrollmentRow.__table__).c
+    consent = ProgramConsentRow.__table__.c
+    first_consent = (
+        select(func.min(consent.given_on))
+        .where(
+            consent.enrollment_id == enrollment.id,
+            consent.status == ConsentStatus.ACTIVE.value,
+            consent.program == enrollment.program,
+        )
+        .scalar_subquery()
+    )
+    patient = PatientLinkRow.__table__.c
+    return (
+        select(
+            patient.team,
+            select(member.team).where(member.id == staff_id).scalar_subquery(),
+            select(member.role).where(member.id == staff_id).scalar_subquery(),
+            enrollment.id,
+            enrollment.program,
+            enrollment.status,
+            enrollment.start_on,
+            enrollment.end_on,
+            enrollment.conditions,
+            enrollment.risk_level,
+            enrollment.care_manager_id,
+            enrollment.billing_practitioner_id,
+            first_consent,
+        )
+        .select_from(PatientLinkRow.__table__)
+        .outerjoin(EnrollmentRow.__table__, enrollment.patient_id == patient.id)
+        .where(patient.id == bindparam("patient_id"))
+        .order_by(enrollment.start_on, enrollment.id)
+    )
+
+
+_RECORDING_FACTS = _recording_facts()
 
 
 class TimeEntries(Repository[TimeEntry, TimeEntryRow]):
@@ -103,6 +195,64 @@ class TimeEntries(Repository[TimeEntry, TimeEntryRow]):
             },
         )
         return found
+
+    def recording_facts(self, patient_id: str, staff_id: str | None) -> RecordingFacts:
+        """The patient's team, the staff member's team and role, the patient's enrollments and
+        each one's first consent day, in one statement."""
+        rows = self._session.execute(
+            _RECORDING_FACTS, {"patient_id": patient_id, "staff_id": staff_id}
+        ).all()
+        if not rows:
+            return RecordingFacts(None, None, None, (), {})
+        first = rows[0]
+        enrollments: list[Enrollment] = []
+        consent_days: dict[str, date] = {}
+        for row in rows:
+            if row[3] is None:
+                continue  # the patient has no enrollment
+            enrollments.append(
+                Enrollment(
+                    id=row[3],
+                    patient_id=patient_id,
+                    program=Program(row[4]),
+                    status=EnrollmentStatus(row[5]),
+                    start=row[6],
+                    end=row[7],
+                    conditions=list(row[8]),
+                    risk_level=enum_member(RiskLevel, row[9]),
+                    care_manager_id=row[10],
+                    billing_practitioner_id=row[11],
+                )
+            )
+            if row[12] is not None:
+                consent_days[row[3]] = row[12]
+        return RecordingFacts(
+            first[0], first[1], enum_member(StaffRole, first[2]), tuple(enrollments), consent_days
+        )
+
+    def time_held(
+        self,
+        staff_id: str,
+        start: datetime,
+        end: datetime,
+        *,
+        now: datetime,
+        since: datetime,
+        excluding: str | None = None,
+    ) -> TimeHeld:
+        """``first_overlapping`` and the staff member's running timer (``timers.get``) in one
+        round trip: every recorded entry asks both."""
+        row = self._session.execute(
+            _TIME_HELD[now > start],
+            {
+                "staff_id": staff_id,
+                "since": since,
+                "start": start,
+                "end": end,
+                "excluding": excluding or "",
+            },
+        ).one()
+        return TimeHeld(row[0], row[1], row[2])
 
     def _to_columns(self, entity: TimeEntry) -> dict[str, Any]:
         return {
