@@ -9,7 +9,7 @@ import socket
 import sys
 import tempfile
 import time
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -68,6 +68,13 @@ def demo(
         Path,
         typer.Option(help="The EHR's resources the caseload points at (created if missing)."),
     ] = DEMO_DIR / "ehr",
+    programs: Annotated[
+        Path,
+        typer.Option(
+            help="The month's RPM readings, discharge and PHQ-9 (enrollments.yaml, readings/, "
+            "discharge/)."
+        ),
+    ] = DEMO_DIR / "programs",
     database_url: Annotated[
         str | None, typer.Option(help="Database URL (default: a SQLite file in a temp folder).")
     ] = None,
@@ -107,6 +114,7 @@ def demo(
                     caseload_path=caseload,
                     ehr_dir=ehr,
                     month=(year, mon),
+                    programs_dir=programs,
                 )
             )
             _print_report(report, base_url)
@@ -163,6 +171,7 @@ def _print_report(report: DemoReport, base_url: str) -> None:
             f"{referral.task_status.value}; {report.pulled} change(s) pulled; "
             f"order now {referral.status.value}"
         )
+    _print_programs(report)
     if report.billing is not None:
         _print_billing(report.billing)
     if report.charges is not None:
@@ -170,6 +179,63 @@ def _print_report(report: DemoReport, base_url: str) -> None:
     print_unfinished(console, report.dead_letters, report.conflicts)
     for skipped in report.skipped:
         console.print(f"[yellow]not done:[/yellow] {skipped}")
+
+
+def _print_programs(report: DemoReport) -> None:
+    """One short section each for the RPM patient, the discharge and the PHQ-9."""
+    lines = (
+        {}
+        if report.billing is None
+        else {(line.patient_id, line.code): line for line in report.billing.lines}
+    )
+    if report.rpm is not None:
+        rpm = report.rpm
+        console.print(
+            f"RPM {rpm.patient_id}: {rpm.stored} blood-pressure readings from the device hub"
+            + (f", {len(rpm.refused)} refused" if rpm.refused else "")
+        )
+        for code in ("99454", "99453"):
+            line = lines.get((rpm.patient_id, code))
+            if line is not None:
+                verdict = "earned" if line.earned else "not earned"
+                console.print(f"  {code} {verdict}: {line.explanation}")
+        as_of = rpm.as_of.isoformat() if rpm.as_of else "month end"
+        for alert in rpm.alerts:
+            console.print(f"  worklist on {as_of} ({alert.kind.value}): {alert.summary}")
+    if report.tcm is not None:
+        tcm = report.tcm
+        console.print(
+            f"TCM {tcm.patient_id}: {tcm.discharge} discharged on "
+            f"{_day(tcm.discharged_on)}, complexity "
+            f"{tcm.complexity.value if tcm.complexity else 'not recorded'}"
+        )
+        console.print(
+            f"  interactive contact due {_day(tcm.contact_due)}, made {_day(tcm.contact_on)}; "
+            f"face-to-face visit due {_day(tcm.visit_due)}, held {_day(tcm.visit_on)}"
+        )
+        judgement = tcm.judgement
+        if judgement is not None:
+            earned = judgement.earned
+            verdicts = [earned] if earned is not None else list(judgement.verdicts)
+            for verdict in verdicts:
+                state = "earned" if verdict.earned else "not earned"
+                console.print(f"  {verdict.code} {state}: {verdict.explanation}")
+    if report.phq9 is not None:
+        phq9 = report.phq9
+        console.print(
+            f"PHQ-9 {phq9.patient_id} on {_day(phq9.authored_on)}: total {phq9.total} "
+            f"({phq9.band}), {phq9.observations} Observations with the QuestionnaireResponse"
+        )
+        task = phq9.follow_up
+        if task is not None:
+            priority = task.priority.value if task.priority else "routine"
+            console.print(
+                f"  follow-up task ({priority}, due {_day(task.due_end)}): {task.description}"
+            )
+
+
+def _day(day: date | None) -> str:
+    return "-" if day is None else f"{day:%a} {day.isoformat()}"
 
 
 def _print_billing(report: Report) -> None:

@@ -39,6 +39,7 @@ from fhirbridge.mapping.loader import Mappings, load_mappings
 from fhirbridge.mapping.readings import ReadingRules, load_reading_rules
 from fhirbridge.persistence import make_engine, make_session_factory, migrate
 from fhirbridge.services.demo import DemoReport, run_demo
+from fhirbridge.services.demo_programs import load_programs
 from fhirbridge.services.referral import LoopPolicy, referral_pull_hooks
 from fhirbridge.services.transitional_care import TcmPolicy, discharge_hook, tcm_policy
 from fhirbridge.sync.pull import PullHooks, PullReport, pull_changes
@@ -316,8 +317,11 @@ async def demo(
     caseload_path: Path,
     ehr_dir: Path,
     month: tuple[int, int],
+    programs_dir: Path | None = None,
 ) -> DemoReport:
-    """The demo job on ``base_url`` and ``database_url``, in the practice's time zone."""
+    """The demo job on ``base_url`` and ``database_url``, in the practice's time zone; with
+    ``programs_dir`` (``fixtures/demo/programs``) also its RPM, TCM and PHQ-9 steps."""
+    programs = None if programs_dir is None else load_programs(programs_dir)
     with database(settings, database_url) as sessions:
         async with fhir_client(settings, base_url) as client:
             return await run_demo(
@@ -331,4 +335,7 @@ async def demo(
                 month=month,
                 tz=ZoneInfo(settings.practice_timezone),
                 database_url=database_url,
+                programs=programs,
+                reading_rules=reading_rules(settings),
+                instruments=instruments(settings),
             )

@@ -12,6 +12,12 @@
    updated, a follow-up call created for the care manager), and those changes are pushed;
 6. roll up the month in SQL, record the ChargeItems it earns, and push those too.
 
+With ``programs`` (``fixtures/demo/programs/``, see ``services.demo_programs``) the month also
+has one RPM patient (device readings stored from a device hub, billed by device days), one
+discharge the EHR writes on the server (pulled, it opens a TCM period whose contact and visit
+the care team records) and a PHQ-9 whose item 9 asks for a same-day follow-up; their records
+are pushed with the rest.
+
 What it is handed (client, storage, worker, pull, rules) is built by ``fhirbridge.wiring``.
 Work left undone (dead letters, open conflicts, a step that could not run) is in the report,
 never an exception: the caller decides how to show it.
@@ -19,7 +25,6 @@ never an exception: the caller decides how to show it.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +38,8 @@ from fhirbridge.caseload import Caseload
 from fhirbridge.conformance import default_checker
 from fhirbridge.domain import Referral
 from fhirbridge.fhir import FhirClient, Gone, NotFound
+from fhirbridge.mapping.instruments import Instruments
+from fhirbridge.mapping.readings import ReadingRules
 from fhirbridge.persistence import (
     Conflict,
     EntityKind,
@@ -44,6 +51,18 @@ from fhirbridge.persistence import (
 from fhirbridge.persistence.db import SessionFactory
 from fhirbridge.services.billing import ChargeRun, monthly_report, record_charges
 from fhirbridge.services.caseload import store_caseload
+from fhirbridge.services.demo_programs import (
+    DemoPrograms,
+    Phq9Part,
+    RpmPart,
+    TcmPart,
+    judge_tcm,
+    load_resources,
+    put_discharges,
+    record_phq9,
+    record_tcm,
+    store_readings,
+)
 from fhirbridge.sync.pull import PullReport
 from fhirbridge.sync.worker import PushStats, SyncWorker
 
@@ -88,6 +107,9 @@ class DemoReport:
     dead_letters: list[OutboxEntry] = field(default_factory=list)
     conflicts: list[Conflict] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # steps that could not run, and why
+    rpm: RpmPart | None = None  # with programs: the RPM patient's readings and alerts
+    tcm: TcmPart | None = None  # the discharge's period, deadlines and verdict
+    phq9: Phq9Part | None = None  # the PHQ-9 and its follow-up task
 
     @property
     def created(self) -> int:
@@ -148,14 +170,7 @@ def _creation_order(reference: str) -> tuple[int, str]:
 
 def load_ehr_side(folder: Path) -> dict[str, dict[str, Any]]:
     """The EHR's resources in ``folder`` (``<type>-<id>.json``), by ``Type/id``."""
-    resources: dict[str, dict[str, Any]] = {}
-    for path in sorted(folder.glob("*.json")):
-        resource = json.loads(path.read_text())
-        reference = f"{resource['resourceType']}/{resource['id']}"
-        if path.stem != reference.replace("/", "-", 1):
-            raise ValueError(f"{path}: holds {reference}; name it {reference.replace('/', '-')}")
-        resources[reference] = resource
-    return resources
+    return load_resources(folder)
 
 
 async def _play_the_ehr(
@@ -211,13 +226,34 @@ async def run_demo(
     month: tuple[int, int],
     tz: ZoneInfo,
     database_url: str,
+    programs: DemoPrograms | None = None,
+    reading_rules: ReadingRules | None = None,
+    instruments: Instruments | None = None,
 ) -> DemoReport:
     default_checker()  # profile files are data too: fail at start-up, not mid-push
     report = DemoReport(patients=len(caseload.patients), database_url=database_url)
-    report.ehr = await _play_the_ehr(client, ehr_references(caseload), load_ehr_side(ehr_fixtures))
+    stored = [caseload] if programs is None else [caseload, programs.records]
+    report.ehr = await _play_the_ehr(
+        client, ehr_references(_joined(stored)), load_ehr_side(ehr_fixtures)
+    )
     with unit_of_work(sessions) as session:
-        store_caseload(store=Store(session), caseload=caseload)
+        for records in stored:
+            store_caseload(store=Store(session), caseload=records)
     report.pushed.add(await worker.drain())
+    if programs is not None:
+        await _the_new_programs(
+            report,
+            programs,
+            client=client,
+            sessions=sessions,
+            pull=pull,
+            rules=rules,
+            month=month,
+            tz=tz,
+            reading_rules=reading_rules,
+            instruments=instruments,
+        )
+        report.pushed.add(await worker.drain())
     if await _food_bank_completes(client, sessions, DEMO_FOOD_REFERRAL):
         report.pulled = len((await pull(["Task"])).applied)
         report.pushed.add(await worker.drain())
@@ -231,6 +267,8 @@ async def run_demo(
         report.billing = monthly_report(Store(session), month=month, tz=tz, rules=rules)
         report.charges = record_charges(Store(session), report=report.billing)
     report.pushed.add(await worker.drain())
+    if report.tcm is not None:
+        judge_tcm(report.tcm, sessions, rules=rules, tz=tz)
     with sessions() as session:
         store = Store(session)
         report.outbox = {s.value: n for s, n in store.outbox.counts().items()}
@@ -238,3 +276,54 @@ async def run_demo(
         report.dead_letters = store.outbox.dead_letters()
         report.conflicts = store.conflicts.open()
     return report
+
+
+def _joined(caseloads: Sequence[Caseload]) -> Caseload:
+    joined = Caseload()
+    for part in caseloads:
+        for name in vars(joined):
+            getattr(joined, name).extend(getattr(part, name))
+    return joined
+
+
+async def _the_new_programs(
+    report: DemoReport,
+    programs: DemoPrograms,
+    *,
+    client: FhirClient,
+    sessions: SessionFactory,
+    pull: Pull,
+    rules: RuleYear,
+    month: tuple[int, int],
+    tz: ZoneInfo,
+    reading_rules: ReadingRules | None,
+    instruments: Instruments | None,
+) -> None:
+    """RPM readings, the discharge and its TCM period, the PHQ-9 (``services.demo_programs``)."""
+    if reading_rules is None:
+        report.skipped.append("RPM readings: no reading rules were given")
+    else:
+        report.rpm = store_readings(
+            sessions,
+            programs.readings,
+            rules=reading_rules,
+            tz=tz,
+            month=month,
+            rule_year=rules,
+        )
+        report.skipped.extend(
+            f"RPM reading on line {line.line} refused: {line.field}: {line.reason}"
+            for line in report.rpm.refused
+        )
+    refused = await put_discharges(client, programs.discharges)
+    report.skipped.extend(refused)
+    discharge = next(iter(programs.discharges), None)
+    if discharge is not None and not refused:
+        await pull(["Encounter"])  # the not_ours hook opens the period (wiring.pull_hooks)
+        report.tcm, undone = record_tcm(sessions, discharge=discharge, rules=rules, tz=tz)
+        report.skipped.extend(undone)
+    if instruments is None:
+        report.skipped.append("PHQ-9: no instruments were given")
+    else:
+        report.phq9, undone = record_phq9(sessions, instruments=instruments, tz=tz)
+        report.skipped.extend(undone)

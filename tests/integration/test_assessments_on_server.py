@@ -22,10 +22,12 @@ from fhirbridge.caseload import load_caseload
 from fhirbridge.config import PROJECT_ROOT
 from fhirbridge.fhir import FhirClient
 from fhirbridge.localserver import LocalFhirServer
+from fhirbridge.mapping.context import MappingContext
 from fhirbridge.mapping.loader import Mappings, load_mappings
 from fhirbridge.persistence import EntityKind, Store, SyncTarget, make_engine, unit_of_work
 from fhirbridge.persistence.scratch import DatabaseUnavailable, scratch_database
 from fhirbridge.services.assessment import NewAssessment, Recorded, record_assessment
+from fhirbridge.sync.references import LinkReferences
 from fhirbridge.sync.worker import PushStats, SyncWorker
 from tests.conftest import POSTGRES_URL
 from tests.sessions import session_factory
@@ -177,3 +179,61 @@ def test_pushing_the_chain_again_changes_nothing(
     assert again.unchanged == 11
     condition = _read(sessions, base, EntityKind.HEALTH_CONCERN, concern.id, "Condition")
     assert condition["meta"]["versionId"] == "1"
+
+
+def test_the_goal_addresses_the_concerns_condition_and_the_chain_resolves(
+    sessions: sessionmaker[Session], mappings: Mappings, fhir_server: LocalFhirServer
+) -> None:
+    base = fhir_server.base_url
+    recorded = _record(sessions, mappings, "hrsn-food")
+
+    _drain(sessions, mappings, base, _system())
+
+    [concern], [goal] = recorded.concerns, recorded.goals
+    assert goal.concern_ids == [concern.id]
+    condition = _read(sessions, base, EntityKind.HEALTH_CONCERN, concern.id, "Condition")
+    on_server = _read(sessions, base, EntityKind.GOAL, goal.id, "Goal")
+    [address] = on_server["addresses"]
+    assert address["reference"] == f"Condition/{condition['id']}"
+    # Observation -> Condition -> Goal, each step read from the server.
+    addressed = httpx.get(f"{base}/{address['reference']}").json()
+    evidence = addressed["evidence"][0]["detail"][0]["reference"]
+    observation = httpx.get(f"{base}/{evidence}").json()
+    assert observation["code"]["coding"][0]["code"] == "88122-7"
+    assert addressed["subject"] == on_server["subject"] == observation["subject"]
+
+
+def test_the_goal_read_back_names_our_concern_not_a_raw_reference(
+    sessions: sessionmaker[Session], mappings: Mappings, fhir_server: LocalFhirServer
+) -> None:
+    base = fhir_server.base_url
+    recorded = _record(sessions, mappings, "hrsn-food")
+    system = _system()
+    _drain(sessions, mappings, base, system)
+    [concern], [goal] = recorded.concerns, recorded.goals
+    on_server = _read(sessions, base, EntityKind.GOAL, goal.id, "Goal")
+
+    with sessions() as session:
+        ctx = MappingContext(system, LinkReferences(Store(session)), mappings.terminology)
+        values = mappings.get("goal", "Goal").from_fhir(on_server, ctx)
+
+    assert (values["concern_ids"], values["addresses"]) == ([concern.id], [])
+
+
+def test_pushing_the_goal_again_changes_nothing(
+    sessions: sessionmaker[Session], mappings: Mappings, fhir_server: LocalFhirServer
+) -> None:
+    base = fhir_server.base_url
+    system = _system()
+    recorded = _record(sessions, mappings, "hrsn-food")
+    _drain(sessions, mappings, base, system)
+    [goal] = recorded.goals
+    with unit_of_work(sessions) as session:
+        store = Store(session)
+        store.save(store.goals.require(goal.id))
+
+    again = _drain(sessions, mappings, base, system)
+
+    assert (again.pushed, again.dead, again.unchanged) == (0, 0, 1)
+    on_server = _read(sessions, base, EntityKind.GOAL, goal.id, "Goal")
+    assert on_server["meta"]["versionId"] == "1"
