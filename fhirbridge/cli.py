@@ -209,6 +209,9 @@ def _print_programs(report: DemoReport) -> None:
             f"{_day(tcm.discharged_on)}, complexity "
             f"{tcm.complexity.value if tcm.complexity else 'not recorded'}"
         )
+        if tcm.holidays:
+            skipped = ", ".join(_day(day) for day in tcm.holidays)
+            console.print(f"  business days skip the holiday {skipped}")
         console.print(
             f"  interactive contact due {_day(tcm.contact_due)}, made {_day(tcm.contact_on)}; "
             f"face-to-face visit due {_day(tcm.visit_due)}, held {_day(tcm.visit_on)}"
@@ -217,9 +220,9 @@ def _print_programs(report: DemoReport) -> None:
         if judgement is not None:
             earned = judgement.earned
             verdicts = [earned] if earned is not None else list(judgement.verdicts)
-            for verdict in verdicts:
-                state = "earned" if verdict.earned else "not earned"
-                console.print(f"  {verdict.code} {state}: {verdict.explanation}")
+            for judged in verdicts:
+                state = "earned" if judged.earned else "not earned"
+                console.print(f"  {judged.code} {state}: {judged.explanation}")
     if report.phq9 is not None:
         phq9 = report.phq9
         console.print(

@@ -42,6 +42,7 @@ UCUM = "http://unitsofmeasure.org"
 UNNAMED_DEVICE = "unnamed device"
 _LARGEST = Decimal(10) ** 12  # device_readings.value is NUMERIC(18, 6)
 _PLACES = Decimal("0.000001")
+_EXPONENT = -6  # of _PLACES
 
 _Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
@@ -288,16 +289,19 @@ def _quantity(element: Any, name: str, kind: ReadingKind) -> tuple[Decimal | Non
     raw = element.get("value")
     if raw is None or isinstance(raw, bool):
         raise ReadingRefused(f"{name}.value", "a quantity needs a number")
-    try:
-        value = Decimal(str(raw))
-    except InvalidOperation as exc:
-        raise ReadingRefused(f"{name}.value", f"'{raw}' is not a number") from exc
-    if not value.is_finite():
-        raise ReadingRefused(f"{name}.value", f"'{raw}' is not a number")
+    if type(raw) is int:  # the common case: a whole number, exact and finite
+        value = Decimal(raw)
+    else:
+        try:
+            value = raw if type(raw) is Decimal else Decimal(str(raw))
+        except InvalidOperation as exc:
+            raise ReadingRefused(f"{name}.value", f"'{raw}' is not a number") from exc
+        if not value.is_finite():
+            raise ReadingRefused(f"{name}.value", f"'{raw}' is not a number")
+        if value.as_tuple().exponent < _EXPONENT:  # type: ignore[operator]
+            value = value.quantize(_PLACES)  # what storage keeps: 6 decimal places
     if abs(value) >= _LARGEST:
         raise ReadingRefused(f"{name}.value", f"{raw} is out of range for a reading")
-    if value.as_tuple().exponent < _PLACES.as_tuple().exponent:  # type: ignore[operator]
-        value = value.quantize(_PLACES)  # what storage keeps: 6 decimal places
     unit = element.get("code") if element.get("system") in (UCUM, None) else None
     unit = unit if isinstance(unit, str) else element.get("unit")
     if unit is not None and unit not in kind.units:

@@ -539,6 +539,9 @@ class ChargeRow(Base):
 
 # Enough for any vital sign or lab value, exact on PostgreSQL (SQLite keeps it as a REAL).
 READING_VALUE = Numeric(18, 6)
+# The readings from a device (not typed in), as ``manual.is_(False)`` renders on each backend.
+DEVICE_READINGS_SQLITE = "manual IS 0"
+DEVICE_READINGS_POSTGRESQL = "manual IS false"
 
 
 class DeviceReadingRow(Base):
@@ -546,13 +549,22 @@ class DeviceReadingRow(Base):
 
     Receiving the same reading again updates this row (the unique source identifier makes the
     insert an upsert); ``day`` is fixed at ingest in the practice time zone, and device days
-    are counted per patient and day, hence the index.
+    are counted per patient and day over the readings from a device, hence the partial index
+    (its condition spelled as the device-day queries spell ``manual.is_(False)``, so both
+    backends use it, index-only) beside the one on every reading.
     """
 
     __tablename__ = "device_readings"
     __table_args__ = (
         UniqueConstraint("source_system", "source_value"),
         Index("ix_device_readings_patient_id_day", "patient_id", "day"),
+        Index(
+            "ix_device_readings_device_days",
+            "patient_id",
+            "day",
+            sqlite_where=text(DEVICE_READINGS_SQLITE),
+            postgresql_where=text(DEVICE_READINGS_POSTGRESQL),
+        ),
     )
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)

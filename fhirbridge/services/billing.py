@@ -81,6 +81,9 @@ class PatientMonth:
 
     explanation: MonthExplanation
     entries: tuple[TimeEntry, ...]  # oldest first
+    # The lines of the programs billed outside the time roll-up (TCM, RPM, APCM), in the
+    # order they are judged; their billed codes are the roll-up's ``billed_elsewhere``.
+    program_lines: tuple[ReportLine, ...] = ()
 
 
 class ProgramSource(Protocol):
@@ -188,9 +191,16 @@ def patient_month(
     month: tuple[int, int],
     tz: ZoneInfo,
     rules: RuleYear,
+    sources: Sequence[ProgramSource] = PROGRAM_SOURCES,
 ) -> PatientMonth:
     """One patient's month, entry by entry: what counts, what is set aside and why, and the
-    codes earned or not."""
+    codes earned or not; with the lines of the programs billed outside the roll-up, judged
+    for this patient alone as the month-end report judges them, whose billed codes the
+    roll-up sees (an APCM month shows CCM excluded, as the report does)."""
+    programs = program_months(
+        store, month=month, tz=tz, rules=rules, patient_ids=[patient_id], sources=sources
+    )
+    billed = merge_billed(programs).get(patient_id, ())
     entries = store.month_minutes.of_patient(patient_id, month=month, tz=tz)
     explanation = explain_month(
         rules=rules,
@@ -200,9 +210,13 @@ def patient_month(
         consents=store.consents.list_for_patient(patient_id),
         entries=entries,
         tz=tz,
+        billed_elsewhere=billed,
     )
     ordered = sorted(entries, key=lambda e: entry_order_key(e, tz))
-    return PatientMonth(explanation, tuple(ordered))
+    lines = tuple(
+        line for program in programs for line in program.lines if line.patient_id == patient_id
+    )
+    return PatientMonth(explanation, tuple(ordered), lines)
 
 
 def charge_id(patient_id: str, month: tuple[int, int], code: str) -> str:

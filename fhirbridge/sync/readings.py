@@ -27,6 +27,7 @@ from fhirbridge.domain import DeviceReading, PatientLink
 from fhirbridge.fhir import FhirClient
 from fhirbridge.mapping.readings import (
     LOINC,
+    ObservationReading,
     ReadingRefused,
     ReadingRules,
     device_reading,
@@ -104,10 +105,17 @@ class ReadingImport:
     source: ReadingSource = ReadingSource()
 
 
+# One decoder for every line (``json.loads`` with options builds a new one per call); numbers
+# with a fraction are read as Decimal, exactly as written.
+_DECODER = json.JSONDecoder(parse_float=Decimal)
+
+
 def parse_line(text: bytes | str) -> Any:
     """One NDJSON line: the JSON value, or a ``ReadingRefused`` saying it is not JSON."""
     try:
-        return json.loads(text, parse_float=Decimal)
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", errors="replace")
+        return _DECODER.decode(text)
     except ValueError as exc:
         return ReadingRefused("(line)", f"not JSON: {getattr(exc, 'msg', exc)}")
     except RecursionError:
@@ -143,52 +151,66 @@ def ingest_observations(
     """Store the readings these Observations carry; report each line (flushes, never commits).
 
     ``observations``: ``(line number, JSON object or ReadingRefused)``, as ``ndjson_lines``
-    gives. Readings are written in chunks, so a large import does not hold all of them.
+    gives. They are read in chunks, so a large import does not hold all of them: each chunk's
+    subjects are resolved in one query and its readings written by one
+    ``device_readings.ingest``, whose cost is linear in the chunk.
     """
     report = IngestReport()
     patients: dict[str, PatientLink | None] = {}
-    pending: list[tuple[int, DeviceReading]] = []
+    pending: list[tuple[int, ObservationReading, tuple[str, str]]] = []
     for number, item in observations:
         try:
             if isinstance(item, ReadingRefused):
                 raise item
-            reading = _reading(store, item, rules, zone, source, may_see, patients)
+            read = read_observation(item, rules, zone)
+            pending.append((number, read, source_of(read, source.server_base)))
         except ReadingRefused as refused:
             report.lines.append(LineOutcome(number, "refused", None, refused.field, refused.reason))
             continue
-        pending.append((number, reading))
         if len(pending) >= chunk:
-            _write(store, pending, report)
+            _write(store, pending, report, may_see, patients)
             pending = []
-    _write(store, pending, report)
+    _write(store, pending, report, may_see, patients)
     report.lines.sort(key=lambda line: line.line)
     return report
 
 
-def _write(store: Store, pending: list[tuple[int, DeviceReading]], report: IngestReport) -> None:
+def _write(
+    store: Store,
+    pending: list[tuple[int, ObservationReading, tuple[str, str]]],
+    report: IngestReport,
+    may_see: PatientFilter,
+    patients: dict[str, PatientLink | None],
+) -> None:
     if not pending:
         return
-    outcome = store.device_readings.ingest([reading for _, reading in pending])
-    for number, reading in pending:
-        write = outcome.writes.get(reading.id)
+    unknown = {read.subject for _, read, _ in pending if read.subject not in patients}
+    if unknown:
+        found = store.device_readings.subjects(unknown)
+        patients.update({subject: found.get(subject) for subject in unknown})
+    readings: list[tuple[int, DeviceReading]] = []
+    for number, read, source_key in pending:
+        try:
+            readings.append((number, _reading(read, source_key, may_see, patients)))
+        except ReadingRefused as refused:
+            report.lines.append(LineOutcome(number, "refused", None, refused.field, refused.reason))
+    if not readings:
+        return
+    outcome = store.device_readings.ingest([reading for _, reading in readings])
+    writes = outcome.writes
+    for number, reading in readings:
+        write = writes.get(reading.id)
         # A reading given twice in one batch: the last line wins, the earlier one is "unchanged".
         status = "unchanged" if write is None else write.value
         report.lines.append(LineOutcome(number, status, reading.id))
 
 
 def _reading(
-    store: Store,
-    resource: Any,
-    rules: ReadingRules,
-    zone: tzinfo,
-    source: ReadingSource,
+    read: ObservationReading,
+    source_key: tuple[str, str],
     may_see: PatientFilter,
     patients: dict[str, PatientLink | None],
 ) -> DeviceReading:
-    read = read_observation(resource, rules, zone)
-    source_key = source_of(read, source.server_base)
-    if read.subject not in patients:
-        patients[read.subject] = store.patients.find_by_ehr_reference(read.subject)
     patient = patients[read.subject]
     if patient is None or not may_see(patient):
         raise ReadingRefused("subject", f"no patient {read.subject!r} known here")

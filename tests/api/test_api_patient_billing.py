@@ -3,6 +3,8 @@ PostgreSQL. Data: fixtures/billing/set-aside/north-2-october.yaml over the API c
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Any
 
 import pytest
@@ -10,6 +12,11 @@ from fastapi.testclient import TestClient
 
 from fhirbridge.persistence.scratch import Backend
 from tests.api.billing_fixtures import store_north_2_october
+from tests.api.program_fixtures import (
+    store_apcm_with_ccm_minutes_october,
+    store_rpm_october,
+    store_tcm_march,
+)
 from tests.api.support import Tokens, billing, care_manager, supervisor
 
 URL = "/patients/pat-north-2/billing"
@@ -141,3 +148,83 @@ def test_a_month_that_is_not_yyyy_mm_from_1900_to_2100_is_a_problem_naming_month
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
     assert "month" in response.json()["errors"][0]["field"]
+
+
+# -- programs billed outside the time roll-up (TCM, RPM device days, APCM) -----------------
+
+
+def _billing_of(client: TestClient, tokens: Tokens, patient_id: str, month: str) -> Any:
+    response = client.get(
+        f"/patients/{patient_id}/billing",
+        params={"month": month},
+        headers=tokens.headers(**billing()),
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def _program_line(body: dict[str, Any], code: str) -> dict[str, Any]:
+    (line,) = [line for line in body["program_lines"] if line["code"] == code]
+    return line
+
+
+def test_a_month_without_programs_outside_the_roll_up_lists_no_program_lines(
+    october: dict[str, Any],
+) -> None:
+    assert october["program_lines"] == []
+
+
+def test_an_rpm_period_with_16_device_days_shows_99454_earned_with_its_explanation(
+    client: TestClient, tokens: Tokens, database_url: str
+) -> None:
+    store_rpm_october(database_url, days=18)
+
+    body = _billing_of(client, tokens, "pat-north-2", "2026-10")
+
+    assert _program_line(body, "99454") == {
+        "program": "RPM",
+        "code": "99454",
+        "earned": True,
+        "units": 1,
+        "practitioner_id": "sup-north",
+        "explanation": "18 days with readings (period 1, 2026-10-01 to 2026-10-30)",
+    }
+
+
+def test_a_tcm_period_completed_in_the_month_shows_its_code_earned(
+    client: TestClient, tokens: Tokens, database_url: str
+) -> None:
+    store_tcm_march(database_url)
+
+    body = _billing_of(client, tokens, "pat-north-1", "2026-03")
+
+    line = _program_line(body, "99495")
+    assert (line["program"], line["earned"], line["units"], line["practitioner_id"]) == (
+        "TCM",
+        True,
+        1,
+        "sup-north",
+    )
+
+
+def test_apcm_in_the_month_shows_ccm_excluded_as_the_month_end_report_does(
+    client: TestClient, tokens: Tokens, database_url: str
+) -> None:
+    store_apcm_with_ccm_minutes_october(database_url)
+
+    body = _billing_of(client, tokens, "pat-north-1", "2026-10")
+    report = client.get(
+        "/reports/billing",
+        params={"month": "2026-10", "team": "north", "format": "csv"},
+        headers=tokens.headers(**billing()),
+    )
+
+    assert report.status_code == 200, report.text
+    rows = [r for r in csv.DictReader(io.StringIO(report.text)) if r["patient_id"] == "pat-north-1"]
+    in_report = {r["code"]: (r["outcome"], r["explanation"]) for r in rows if r["code"]}
+    assert _program_line(body, "G0557")["earned"]
+    assert in_report["G0557"][0] == "earned"
+    reasons = {n["code"]: n["reason"] for n in body["not_earned"]}
+    assert reasons["99490"] == "excluded by G0557 for the same patient"
+    assert in_report["99490"] == ("not-earned", reasons["99490"])
+    assert body["earned"] == []

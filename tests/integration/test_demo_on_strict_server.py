@@ -1,7 +1,9 @@
 """The demo on a FHIR server stricter than sekmet: opaque (UUID) version ids, at most 8 entries
 per transaction with conditional entries, references that must resolve (HAPI's default). The
 demo plays the EHR first, so the month's work completes: every record pushed, the food
-referral's loop closed, the charges pushed, no dead letters."""
+referral's loop closed, the charges pushed, no dead letters. Its newer programs too: the EHR's
+discharge Encounter points at a Patient the EHR side created, the PHQ-9's Observations at their
+QuestionnaireResponse."""
 
 from __future__ import annotations
 
@@ -35,6 +37,7 @@ def _demo(tmp_path: Path, base_url: str) -> DemoReport:
             caseload_path=DEMO / "caseload.yaml",
             ehr_dir=DEMO / "ehr",
             month=(2026, 10),
+            programs_dir=DEMO / "programs",
         )
 
     return anyio.run(go)
@@ -58,8 +61,12 @@ def test_demo_on_a_strict_server_completes_the_month_without_dead_letters(
         "completed",
     )
     assert report.charges is not None
-    assert len(report.charges.created) == 2
-    assert report.resources_by_type["ChargeItem"] == 2
+    assert len(report.charges.created) == 6  # 99490, 99424, 99457, 99453, 99454, 99496
+    assert report.resources_by_type["ChargeItem"] == 6
+    assert report.resources_by_type["QuestionnaireResponse"] == 1
+    assert report.tcm is not None
+    assert report.tcm.judgement is not None
+    assert report.tcm.judgement.earned is not None
 
 
 def test_demo_command_on_a_strict_server_exits_0(

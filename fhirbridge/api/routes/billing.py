@@ -4,7 +4,10 @@
 the month's rule year: each time entry of the month, counted (with the minutes it adds inside
 the month) or set aside (with the reason); the counted minutes per program; and each code
 earned (units, practitioner, entries) or not earned (with the reason). It is the in-memory
-roll-up of the same inputs the month-end report judges in SQL, so the two agree.
+roll-up of the same inputs the month-end report judges in SQL, so the two agree. The programs
+billed outside the roll-up (TCM, RPM device days, APCM) are judged for this patient alone and
+listed under ``program_lines``; the codes they bill are the roll-up's ``billed_elsewhere``,
+so an APCM month shows CCM excluded here as in the report.
 
 Readers: the reporting roles (billing, supervisor, admin) and the clinical ones, for patients
 of a team they see; another team's patient answers 404 like a missing one.
@@ -71,6 +74,18 @@ class NotEarnedCodeRead(Outgoing):
     reason: str
 
 
+class ProgramLineRead(Outgoing):
+    """A code of a program billed outside the time roll-up (TCM, RPM, APCM), earned or not,
+    as the month-end report lists it."""
+
+    program: Program | None
+    code: str
+    earned: bool
+    units: int
+    practitioner_id: str | None
+    explanation: str | None
+
+
 class PatientBillingRead(Outgoing):
     patient_id: str
     month: str
@@ -80,6 +95,9 @@ class PatientBillingRead(Outgoing):
     programs: list[ProgramMinutesRead]
     earned: list[EarnedCodeRead]
     not_earned: list[NotEarnedCodeRead]
+    # The programs outside the roll-up, in the order they are judged; the codes they bill
+    # exclude what they exclude in the roll-up above (APCM excludes CCM), as in the report.
+    program_lines: list[ProgramLineRead] = []
 
 
 @router.get("/{patient_id}/billing", responses=problems(403, 404, 422))
@@ -150,4 +168,15 @@ def _read(explained: PatientMonth, month: str, time_zone: str) -> PatientBilling
             for e in result.earned
         ],
         not_earned=[NotEarnedCodeRead(code=n.code, reason=n.reason) for n in result.not_earned],
+        program_lines=[
+            ProgramLineRead(
+                program=line.program,
+                code=line.code,
+                earned=line.earned,
+                units=line.units,
+                practitioner_id=line.practitioner_id,
+                explanation=line.explanation,
+            )
+            for line in explained.program_lines
+        ],
     )

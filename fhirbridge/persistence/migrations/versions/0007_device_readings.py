@@ -52,8 +52,19 @@ def upgrade() -> None:
         ["patient_id", "day"],
         unique=False,
     )
+    # Device days count the readings from a device: index-only, spelled as the queries spell
+    # ``manual IS false`` on each backend.
+    op.create_index(
+        "ix_device_readings_device_days",
+        "device_readings",
+        ["patient_id", "day"],
+        unique=False,
+        sqlite_where=sa.text("manual IS 0"),
+        postgresql_where=sa.text("manual IS false"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_device_readings_device_days", table_name="device_readings")
     op.drop_index("ix_device_readings_patient_id_day", table_name="device_readings")
     op.drop_table("device_readings")
