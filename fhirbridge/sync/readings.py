@@ -36,6 +36,7 @@ from fhirbridge.mapping.readings import (
 )
 from fhirbridge.persistence import Store, unit_of_work
 from fhirbridge.persistence.db import SessionFactory
+from fhirbridge.persistence.repositories.device_readings import ReadingWrite
 from fhirbridge.sync.pull import _MAX_RESTARTS, InboundResult, PullReport, _Pass
 
 __all__ = [
@@ -199,10 +200,14 @@ def _write(
     outcome = store.device_readings.ingest([reading for _, reading in readings])
     writes = outcome.writes
     for number, reading in readings:
-        write = writes.get(reading.id)
         # A reading given twice in one batch: the last line wins, the earlier one is "unchanged".
-        status = "unchanged" if write is None else write.value
+        status = _STATUS[writes.get(reading.id)]
         report.lines.append(LineOutcome(number, status, reading.id))
+
+
+# Each write's status as plain text (an enum's ``.value`` costs more than the lookup).
+_STATUS: dict[ReadingWrite | None, str] = {write: write.value for write in ReadingWrite}
+_STATUS[None] = ReadingWrite.UNCHANGED.value
 
 
 def _reading(

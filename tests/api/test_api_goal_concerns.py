@@ -16,7 +16,7 @@ from fhirbridge.config import PROJECT_ROOT
 from fhirbridge.persistence import Store, make_engine, unit_of_work
 from fhirbridge.persistence.scratch import Backend
 from fhirbridge.services import careplan
-from fhirbridge.services.errors import Rejected
+from fhirbridge.services.errors import FieldError, Rejected
 from tests.api.support import Tokens, care_manager
 from tests.sessions import session_factory
 
@@ -74,31 +74,51 @@ def test_a_goal_may_address_its_own_patients_concern(
     client: TestClient, nora: dict[str, str], database_url: str
 ) -> None:
     concern_id, _ = _screen_positive(client, nora)
-    new = careplan.NewGoal("pat-north-1", "Food bank weekly", concern_ids=(concern_id,))
+    body = {"patient_id": "pat-north-1", "description": "Food bank weekly"}
 
+    made = client.post("/goals", json={**body, "concern_ids": [concern_id]}, headers=nora)
+
+    assert made.status_code == 201, made.text
     with _store(database_url) as store:
-        goal = careplan.create_goal(store=store, new=new)
-    with _store(database_url) as store:
-        assert store.goals.require(goal.id).concern_ids == [concern_id]
+        assert store.goals.require(made.json()["id"]).concern_ids == [concern_id]
 
 
-@pytest.mark.parametrize("patient_id", ["pat-north-2", "pat-south-1"])
 def test_another_patients_concern_is_refused_naming_concern_ids(
-    client: TestClient, nora: dict[str, str], database_url: str, patient_id: str
+    client: TestClient, nora: dict[str, str], database_url: str
 ) -> None:
     concern_id, _ = _screen_positive(client, nora)
-    new = careplan.NewGoal(patient_id, "Food bank weekly", concern_ids=(concern_id,))
+    body = {"patient_id": "pat-north-2", "description": "Food bank weekly"}
 
-    with _store(database_url) as store, pytest.raises(Rejected) as refused:
+    refused = client.post("/goals", json={**body, "concern_ids": [concern_id]}, headers=nora)
+
+    assert refused.status_code == 422
+    assert [e["field"] for e in refused.json()["errors"]] == ["concern_ids"]
+    with _store(database_url) as store:
+        assert store.goals.list_for_patient("pat-north-2") == []
+
+
+def test_another_teams_patients_concern_is_refused_like_an_unknown_one(
+    client: TestClient, nora: dict[str, str], database_url: str
+) -> None:
+    concern_id, _ = _screen_positive(client, nora)
+    new = careplan.NewGoal("pat-south-1", "Food bank weekly", concern_ids=(concern_id,))
+    unknown = careplan.NewGoal("pat-south-1", "Food bank weekly", concern_ids=("no-such",))
+
+    with _store(database_url) as store, pytest.raises(Rejected) as foreign:
         careplan.create_goal(store=store, new=new)
+    with _store(database_url) as store, pytest.raises(Rejected) as missing:
+        careplan.create_goal(store=store, new=unknown)
 
-    assert [e.field for e in refused.value.errors] == ["concern_ids"]
+    def shape(errors: list[FieldError], named: str) -> list[tuple[str, str]]:
+        return [(e.field, e.reason.replace(named, "<id>")) for e in errors]
+
+    assert shape(foreign.value.errors, concern_id) == shape(missing.value.errors, "no-such")
 
 
-def test_an_unknown_concern_is_refused(client: TestClient, database_url: str) -> None:
-    new = careplan.NewGoal("pat-north-1", "Food bank weekly", concern_ids=("no-such",))
+def test_an_unknown_concern_is_refused(client: TestClient, nora: dict[str, str]) -> None:
+    body = {"patient_id": "pat-north-1", "description": "Food bank weekly"}
 
-    with _store(database_url) as store, pytest.raises(Rejected) as refused:
-        careplan.create_goal(store=store, new=new)
+    refused = client.post("/goals", json={**body, "concern_ids": ["no-such"]}, headers=nora)
 
-    assert [e.field for e in refused.value.errors] == ["concern_ids"]
+    assert refused.status_code == 422
+    assert [e["field"] for e in refused.json()["errors"]] == ["concern_ids"]

@@ -125,6 +125,7 @@ def create_goal(body: GoalCreate, caller: Caller, work: Work) -> JSONResponse:
                 achievement_status=body.achievement_status,
                 start=body.start,
                 expressed_by=body.expressed_by,
+                concern_ids=tuple(body.concern_ids),
             ),
         )
         return GoalRead.model_validate(goal)

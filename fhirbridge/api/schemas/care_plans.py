@@ -60,6 +60,8 @@ class GoalCreate(Incoming):
     achievement_status: AchievementStatus | None = None
     start: Day | None = None
     expressed_by: OptionalId = None
+    # The same patient's health concerns (a screening's) the goal addresses.
+    concern_ids: list[Id] = Field(default_factory=list, max_length=MAX_LISTED)
 
 
 class GoalUpdate(Incoming):
@@ -76,8 +78,7 @@ class GoalRead(Outgoing):
     description: str | None
     start: date | None
     expressed_by: str | None
-    # Our health concerns the goal addresses (a positive screening's); read-only for now.
-    concern_ids: list[str]
+    concern_ids: list[str]  # our health concerns the goal addresses
 
 
 class CareTaskCreate(Incoming):

@@ -53,11 +53,11 @@ def upgrade() -> None:
         unique=False,
     )
     # Device days count the readings from a device: index-only, spelled as the queries spell
-    # ``manual IS false`` on each backend.
+    # ``manual IS false`` on each backend (``manual`` indexed too: SQLite then covers it).
     op.create_index(
         "ix_device_readings_device_days",
         "device_readings",
-        ["patient_id", "day"],
+        ["patient_id", "day", "manual"],
         unique=False,
         sqlite_where=sa.text("manual IS 0"),
         postgresql_where=sa.text("manual IS false"),
