@@ -20,6 +20,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from fastapi import APIRouter
+from pydantic import Field
 
 from fhirbridge.api.access import CLINICAL, REPORTING, require_role, visible_patient
 from fhirbridge.api.deps import Caller, Work
@@ -97,7 +98,7 @@ class PatientBillingRead(Outgoing):
     not_earned: list[NotEarnedCodeRead]
     # The programs outside the roll-up, in the order they are judged; the codes they bill
     # exclude what they exclude in the roll-up above (APCM excludes CCM), as in the report.
-    program_lines: list[ProgramLineRead] = []
+    program_lines: list[ProgramLineRead] = Field(default_factory=list)
 
 
 @router.get("/{patient_id}/billing", responses=problems(403, 404, 422))
