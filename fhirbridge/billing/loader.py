@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import combinations
 from pathlib import Path
 from typing import Any
@@ -95,7 +96,39 @@ def _deep_merge(base: Any, override: Any) -> Any:
 
 
 def load_rules(path: Path, *, override: Path | None = None) -> RuleYear:
-    """Load one rule-year file, with an installation's override deep-merged over it."""
+    """Load one rule-year file, with an installation's override deep-merged over it.
+
+    Loaded once per process for as long as neither file changes: the result (frozen) is
+    cached by both files' paths and their modification times and sizes, so asking again costs
+    two ``stat`` calls, and an edited file is read and checked again. A file that is wrong is
+    never cached (its RuleFileError is raised on every call).
+    """
+    return _load_rules_cached(path, _signature(path), override, _signature(override))
+
+
+_Signature = tuple[int, int, int] | None
+
+
+def _signature(file: Path | None) -> _Signature:
+    """What changes when a file is written: a missing file is None (read, then, to report it)."""
+    if file is None:
+        return None
+    try:
+        found = file.stat()
+    except OSError:
+        return None
+    return (found.st_mtime_ns, found.st_size, found.st_ino)
+
+
+@lru_cache(maxsize=64)
+def _load_rules_cached(
+    path: Path, _path_signature: _Signature, override: Path | None, _override_signature: _Signature
+) -> RuleYear:
+    # The signatures are part of the cache key only: an edited file is a cache miss.
+    return _load_rules(path, override=override)
+
+
+def _load_rules(path: Path, *, override: Path | None = None) -> RuleYear:
     data, lines = _read(path)
     if override is not None:
         extra, extra_lines = _read(override)

@@ -37,7 +37,6 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -163,13 +162,12 @@ class _Patient:
     programs: dict[Program, date] = field(default_factory=dict)  # program -> enrollment start
 
 
-@lru_cache(maxsize=8)
 def threshold_rules(year: int, *, rules_dir: Path = DEFAULT_RULES_DIR) -> RuleYear | None:
     """The billing rules the billing-threshold items of calendar year ``year`` use: that
     year's, or the latest earlier year's while ``year`` has no rule file yet; None when there
     is no usable rule file at all (the rest of the worklist does not depend on it)."""
-    # Rule files are read-only data shipped with a release; parsing and checking one per
-    # request would dominate the worklist's time, so a new file is seen after a restart.
+    # The loader parses and checks a file once per process (until the file changes); what
+    # is left per request is listing the folder, so a year's file added later is used at once.
     try:
         return latest_rule_year(year, rules_dir=rules_dir)
     except RuleFileError:
