@@ -27,6 +27,10 @@ SECTIONS: dict[str, type] = {
     "care_tasks": domain.CareTask,
     "time_entries": domain.TimeEntry,
     "referrals": domain.Referral,
+    "patient_care_teams": domain.PatientCareTeam,
+    "assessments": domain.AssessmentResponse,
+    "screening_observations": domain.ScreeningObservation,
+    "health_concerns": domain.HealthConcern,
 }
 
 
@@ -41,6 +45,10 @@ class Caseload:
     care_tasks: list[domain.CareTask] = field(default_factory=list)
     time_entries: list[domain.TimeEntry] = field(default_factory=list)
     referrals: list[domain.Referral] = field(default_factory=list)
+    patient_care_teams: list[domain.PatientCareTeam] = field(default_factory=list)
+    assessments: list[domain.AssessmentResponse] = field(default_factory=list)
+    screening_observations: list[domain.ScreeningObservation] = field(default_factory=list)
+    health_concerns: list[domain.HealthConcern] = field(default_factory=list)
 
     def care_records(self) -> list[Any]:
         """Every record fhirbridge owns as a FHIR resource (not the patient and staff links)."""
@@ -52,6 +60,10 @@ class Caseload:
             *self.care_tasks,
             *self.time_entries,
             *self.referrals,
+            *self.patient_care_teams,
+            *self.assessments,
+            *self.screening_observations,
+            *self.health_concerns,
         ]
 
 

@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from fhirbridge.fhir import Capabilities, Gone, NotFound, Outcome, Support, VersionConflict
+from fhirbridge.probe.records import identifiers_of
 from fhirbridge.probe.report import Check
 from fhirbridge.probe.run import CheckFailed, ProbeRun, Subject, server_text
 
@@ -440,7 +441,7 @@ def points_at(reference: str, rtype: str, rid: str) -> bool:
 def _carries(resource: Mapping[str, Any], identifier: Mapping[str, str]) -> bool:
     return any(
         i.get("system") == identifier["system"] and i.get("value") == identifier["value"]
-        for i in resource.get("identifier") or []
+        for i in identifiers_of(resource)
     )
 
 

@@ -37,6 +37,7 @@ __all__ = [
     "PROBE_TAG_SYSTEM",
     "ProbeRecord",
     "ProbeRecords",
+    "identifiers_of",
 ]
 
 PROBE_IDENTIFIER_SYSTEM = "urn:fhirbridge:probe"
@@ -148,6 +149,10 @@ class ProbeRecords:
         """
         concept, template = self._by_type[rtype]
         mapping = self._mappings.get(concept, rtype)
+        if rtype == "CareTeam":
+            # A participant must name its member; the patient is a member US Core allows, and
+            # the only one a server that checks references has.
+            bound = {"member": patient, **(bound or {})}
         record = dataclasses.replace(template, id=f"{run_id}-{purpose}")
         context = MappingContext(
             identifier_system=self.identifier_system,
@@ -157,7 +162,7 @@ class ProbeRecords:
         resource = mapping.to_fhir(record, context)
         _tag(resource, run_id)
         identifier = next(
-            i for i in resource.get("identifier", []) if i.get("system") == self.identifier_system
+            i for i in identifiers_of(resource) if i.get("system") == self.identifier_system
         )
         return ProbeRecord(resource, {"system": identifier["system"], "value": identifier["value"]})
 
@@ -167,6 +172,14 @@ class ProbeRecords:
         resource = {**clone(self._patient), "identifier": [identifier]}
         _tag(resource, run_id)
         return ProbeRecord(resource, identifier)
+
+
+def identifiers_of(resource: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A resource's identifiers as a list: QuestionnaireResponse has one (0..1), not a list."""
+    found = resource.get("identifier")
+    if isinstance(found, dict):
+        return [found]
+    return [i for i in found or [] if isinstance(i, dict)]
 
 
 @functools.cache

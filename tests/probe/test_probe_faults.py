@@ -205,8 +205,8 @@ def test_a_type_without_a_probe_record_is_refused_before_any_request() -> None:
     with respx.mock(base_url=BASE, assert_all_called=False) as router:
         metadata = router.get("/metadata").respond(200, json=fixture("capability_task_only.json"))
 
-        with pytest.raises(ValueError, match="no probe record for Observation"):
-            probe(BASE, ProbeOptions(resource_types=("Observation",)))
+        with pytest.raises(ValueError, match="no probe record for MedicationRequest"):
+            probe(BASE, ProbeOptions(resource_types=("MedicationRequest",)))
 
     assert not metadata.called
 

@@ -11,6 +11,7 @@ import pytest
 from fhirbridge.conformance import Severity, check
 from fhirbridge.mapping.loader import load_mappings
 from fhirbridge.probe import PROBE_IDENTIFIER_SYSTEM, PROBE_TAG_SYSTEM, ProbeRecord, ProbeRecords
+from fhirbridge.probe.records import identifiers_of
 from tests.conftest import ROOT
 
 RECORDS = ProbeRecords.load()
@@ -73,7 +74,7 @@ def test_each_probe_record_carries_a_probe_identifier_of_its_run_and_purpose(
 
     assert record.identifier["system"] == PROBE_IDENTIFIER_SYSTEM
     assert record.identifier["value"].endswith("/run-1-conditional")
-    assert record.resource["identifier"] == [record.identifier]
+    assert identifiers_of(record.resource) == [record.identifier]
 
 
 @pytest.mark.parametrize("resource_type", RECORDS.types)
