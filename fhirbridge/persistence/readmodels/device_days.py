@@ -25,7 +25,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from sqlalchemy import Integer, Select, and_, func, or_, select
+from sqlalchemy import Integer, Row, Select, and_, func, or_, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -123,19 +123,7 @@ class DeviceDays:
             query = self._episodes(until=until, statuses=statuses, patient_ids=chunk).order_by(
                 EnrollmentRow.patient_id, EnrollmentRow.start_on, EnrollmentRow.id
             )
-            found.extend(
-                EpisodeRow(
-                    row.id,
-                    row.patient_id,
-                    EnrollmentStatus(row.status),
-                    row.start_on,
-                    row.end_on,
-                    row.billing_practitioner_id,
-                    row.consent_on,
-                    row.first_day,
-                )
-                for row in self._session.execute(query)
-            )
+            found.extend(_episode(row) for row in self._session.execute(query))
         return found
 
     def period_days(
@@ -197,18 +185,8 @@ class DeviceDays:
             )
             result = self._session.execute(query.execution_options(yield_per=_BATCH))
             for row in result:
-                episode = EpisodeRow(
-                    row.id,
-                    row.patient_id,
-                    EnrollmentStatus(row.status),
-                    row.start_on,
-                    row.end_on,
-                    row.billing_practitioner_id,
-                    row.consent_on,
-                    row.first_day,
-                )
                 yield PeriodDaysRow(
-                    row.id, row.patient_id, int(row.number), row.days, row.last_day, episode
+                    row.id, row.patient_id, int(row.number), row.days, row.last_day, _episode(row)
                 )
 
     def latest_readings(self, *, since: date, patient_ids: Sequence[str]) -> list[LatestReading]:
@@ -329,3 +307,16 @@ def _chunks(patient_ids: Sequence[str] | None) -> Iterator[Sequence[str] | None]
         return
     for start in range(0, len(patient_ids), _IN_CHUNK):
         yield patient_ids[start : start + _IN_CHUNK]
+
+
+def _episode(row: Row[Any]) -> EpisodeRow:
+    return EpisodeRow(
+        row.id,
+        row.patient_id,
+        EnrollmentStatus(row.status),
+        row.start_on,
+        row.end_on,
+        row.billing_practitioner_id,
+        row.consent_on,
+        row.first_day,
+    )
