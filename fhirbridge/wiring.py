@@ -190,16 +190,13 @@ def discharge_rules(settings: Settings) -> DischargeRules:
     return _discharge_rules_in(settings.mappings_dir.resolve())
 
 
-@functools.cache
-def _latest_rules(year: int) -> RuleYear:
-    return latest_rule_year(year)
-
-
 def transitional_care_policy(settings: Settings, clock: Clock) -> TcmPolicy:
     """TCM deadlines and codes: the current year's rules (the latest earlier year's before its
-    file exists, so January 1 never stops a discharge) and the holiday calendar they name."""
+    file exists, so January 1 never stops a discharge) and the holiday calendar they name.
+    Not cached here: the rule loader re-reads a file only when it changed, and a year's file
+    added while the server runs is then used at once."""
     tz = ZoneInfo(settings.practice_timezone)
-    return tcm_policy(_latest_rules(clock().astimezone(tz).year), tz=tz)
+    return tcm_policy(latest_rule_year(clock().astimezone(tz).year), tz=tz)
 
 
 @functools.cache

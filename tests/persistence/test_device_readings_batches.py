@@ -79,10 +79,9 @@ def test_a_chunk_of_2500_readings_is_one_select_and_three_multi_row_upserts_at_m
 
     assert outcome.created == 2_500
     kinds = _readings_sql(seen)
-    assert kinds[0] == "SELECT"
-    assert kinds.count("SELECT") == 1
-    assert 1 <= kinds.count("INSERT") <= 3
-    assert len(kinds) <= 4
+    # SQLite takes at most 1 000 rows a statement; PostgreSQL one array per column, any size.
+    inserts = 3 if engine.dialect.name == "sqlite" else 1
+    assert kinds == ["SELECT", *["INSERT"] * inserts]
 
 
 def test_resending_a_batch_with_one_changed_value_writes_only_that_one(
