@@ -6,7 +6,9 @@ minutes never reach the CCM roll-up. Runs on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -29,7 +31,13 @@ from fhirbridge.domain import (
 )
 from fhirbridge.domain.transitional_care import TcmComplexity, TcmContactKind
 from fhirbridge.mapping.discharge import load_discharge_rules
-from fhirbridge.persistence import OutboxState, Store, make_engine, unit_of_work
+from fhirbridge.persistence import (
+    ConstraintViolation,
+    OutboxState,
+    Store,
+    make_engine,
+    unit_of_work,
+)
 from fhirbridge.persistence.scratch import Backend, DatabaseUnavailable, scratch_database
 from fhirbridge.services import transitional_care as tcm
 from fhirbridge.services.billing import monthly_report
@@ -368,3 +376,32 @@ def test_a_deadline_in_a_year_without_calendar_says_so_on_its_task(
     assert found.calendar_note == (
         "no us-federal-holidays calendar for 2028: only weekends were skipped"
     )
+
+
+def test_one_discharge_received_by_six_at_once_opens_one_period_with_two_tasks(
+    sessions: sessionmaker[Session],
+) -> None:
+    barrier = threading.Barrier(6)
+
+    def race(_: int) -> str:
+        barrier.wait(timeout=30)
+        try:
+            return receive(sessions, discharge()).outcome.value
+        except ConstraintViolation:  # the unique discharge key refused a concurrent loser
+            return "refused"
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        outcomes = list(pool.map(race, range(6)))
+
+    with sessions() as session:
+        store = Store(session)
+        periods = store.tcm_periods.list_for_patient("pat-north-1")
+        tasks = [
+            t
+            for t in store.care_tasks.list_for_patient("pat-north-1")
+            if t.kind in (CareTaskKind.TCM_CONTACT, CareTaskKind.TCM_VISIT)
+        ]
+    assert outcomes.count(tcm.OpeningOutcome.OPENED.value) == 1, outcomes
+    assert set(outcomes) <= {"opened", "already-open", "refused"}, outcomes
+    assert len(periods) == 1
+    assert len(tasks) == 2
