@@ -8,7 +8,7 @@ conventions demand. Findings of severity ``error`` block sending (``ensure_confo
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from fhirbridge.conformance.elements import is_resource_type
 from fhirbridge.conformance.errors import NonConformantResource
-from fhirbridge.conformance.evaluation import evaluate, selects
+from fhirbridge.conformance.evaluation import RuleCheck, compile_rule, compile_selector
 from fhirbridge.conformance.rules import ProfileSet, load_profiles
 from fhirbridge.conformance.schema import ProfileFile, Severity
 from fhirbridge.conformance.structure import ModelValidator
@@ -43,50 +43,74 @@ class Finding:
     message: str
 
 
+@dataclass(frozen=True, slots=True)
+class _CompiledRule:
+    rule: str  # "<profile id>:<rule id>"
+    severity: Severity
+    run: RuleCheck
+
+
+@dataclass(frozen=True, slots=True)
+class _CompiledProfile:
+    profile: ProfileFile
+    applies: Callable[[Mapping[str, Any]], bool]
+    rules: tuple[_CompiledRule, ...]
+    errors: tuple[_CompiledRule, ...]  # the rules whose findings block sending
+
+
+def _compiled(profile: ProfileFile) -> _CompiledProfile:
+    rules = tuple(
+        _CompiledRule(f"{profile.id}:{rule.id}", rule.severity, compile_rule(rule))
+        for rule in profile.rules
+    )
+    errors = tuple(rule for rule in rules if rule.severity is Severity.ERROR)
+    return _CompiledProfile(profile, compile_selector(profile.applies_when), rules, errors)
+
+
 class ConformanceChecker:
     """Applies one loaded ProfileSet; one instance can serve every caller (threads too)."""
 
     def __init__(self, profiles: ProfileSet) -> None:
         self._profiles = profiles
         self._models = ModelValidator()
-        # A resource of each type is checked against the same few profiles, looked up once.
+        # A resource of each type is checked against the same few profiles, looked up and
+        # compiled once: paths parsed, selectors and rules turned into functions.
         self._by_type = {
-            resource_type: profiles.for_type(resource_type)
+            resource_type: tuple(_compiled(p) for p in profiles.for_type(resource_type))
             for resource_type in {profile.resource_type for profile in profiles.profiles}
         }
 
-    def applicable_profiles(self, resource: Mapping[str, Any]) -> tuple[ProfileFile, ...]:
+    def _applicable(self, resource: Mapping[str, Any]) -> list[_CompiledProfile]:
         resource_type = resource.get("resourceType")
         if not isinstance(resource_type, str):
-            return ()
-        return tuple(
-            profile
-            for profile in self._by_type.get(resource_type, ())
-            if selects(profile.applies_when, resource)
-        )
+            return []
+        return [p for p in self._by_type.get(resource_type, ()) if p.applies(resource)]
+
+    def applicable_profiles(self, resource: Mapping[str, Any]) -> tuple[ProfileFile, ...]:
+        return tuple(compiled.profile for compiled in self._applicable(resource))
 
     def check(self, resource: Mapping[str, Any]) -> list[Finding]:
-        label = resource_label(resource)
-        findings = _model_findings(self._models, resource, label)
-        for profile in self.applicable_profiles(resource):
-            for rule in profile.rules:
-                findings.extend(
-                    Finding(
-                        resource=label,
-                        element=violation.element,
-                        rule=f"{profile.id}:{rule.id}",
-                        severity=rule.severity,
-                        message=violation.message,
-                    )
-                    for violation in evaluate(rule, resource)
-                )
-        return findings
+        return self._findings(resource, errors_only=False)
 
     def ensure_conformant(self, resource: Mapping[str, Any]) -> None:
         """Raise NonConformantResource listing the error findings, if there are any."""
-        errors = [f for f in self.check(resource) if f.severity is Severity.ERROR]
+        # Warning rules cannot refuse a resource, so they are not evaluated here.
+        errors = self._findings(resource, errors_only=True)
         if errors:
             raise NonConformantResource(resource_label(resource), errors)
+
+    def _findings(self, resource: Mapping[str, Any], *, errors_only: bool) -> list[Finding]:
+        label = resource_label(resource)
+        findings = _model_findings(self._models, resource, label)
+        for profile in self._applicable(resource):
+            for rule in profile.errors if errors_only else profile.rules:
+                violations = rule.run(resource)
+                if violations:
+                    findings += [
+                        Finding(label, v.element, rule.rule, rule.severity, v.message)
+                        for v in violations
+                    ]
+        return findings
 
 
 @cache

@@ -20,13 +20,16 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from fhirbridge.conformance.path import CHOICE_SUFFIX, ElementPath
+from fhirbridge.conformance.resource_types import R4B_RESOURCE_TYPES
 
 __all__ = [
     "DatatypeField",
     "UnknownElement",
+    "complex_fields",
     "datatype_fields",
     "element_types",
     "is_resource_type",
+    "primitive_fields",
 ]
 
 _PLACEHOLDER_SUFFIX = "Type"
@@ -60,11 +63,8 @@ class DatatypeField:
     is_list: bool
 
 
-@cache
 def is_resource_type(name: str) -> bool:
-    model = _model(name)
-    # Resources, unlike datatypes and backbone elements, all inherit implicitRules.
-    return model is not None and "implicitRules" in model.model_fields
+    return name in R4B_RESOURCE_TYPES
 
 
 def element_types(resource_type: str, path: ElementPath) -> frozenset[str]:
@@ -101,8 +101,13 @@ def datatype_fields(resource_type: str) -> dict[str, DatatypeField]:
     """JSON name -> field, for the top-level elements of ``resource_type`` whose type is a
     complex datatype or backbone element (contained resources are left out)."""
     model = _model(resource_type)
-    if model is None:
-        return {}
+    return {} if model is None else complex_fields(model)
+
+
+@cache
+def complex_fields(model: type[BaseModel]) -> dict[str, DatatypeField]:
+    """JSON name -> field, for the elements of ``model`` whose type is a complex datatype or
+    backbone element (contained resources are left out)."""
     fields: dict[str, DatatypeField] = {}
     for name, info in model.model_fields.items():
         extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
@@ -112,6 +117,23 @@ def datatype_fields(resource_type: str) -> dict[str, DatatypeField]:
         if child is None or is_resource_type(type_name):
             continue
         fields[info.alias or name] = DatatypeField(name, child, _is_list(info.annotation))
+    return fields
+
+
+@cache
+def primitive_fields(model: type[BaseModel]) -> dict[str, Any]:
+    """JSON name -> annotation, for the elements of ``model`` that hold one primitive value
+    (``Reference.reference``, ``Period.start``): the annotation alone says how it is validated
+    (no field metadata). Lists, complex types and the ``_name`` extension siblings are left out."""
+    fields: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        if not extra.get("element_property") or info.metadata:
+            continue
+        _, child = _field_type(info)
+        if child is not None or _is_list(info.annotation):
+            continue
+        fields[info.alias or name] = info.annotation
     return fields
 
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from fhirbridge.conformance.path import ElementPath, resolve
+from fhirbridge.conformance.path import Accessor, ElementPath, accessor
 from fhirbridge.conformance.schema import (
     AllowedValuesRule,
     BindingRule,
@@ -30,7 +30,15 @@ from fhirbridge.conformance.schema import (
     Selector,
 )
 
-__all__ = ["Violation", "evaluate", "reference_target_type", "selects"]
+__all__ = [
+    "RuleCheck",
+    "Violation",
+    "compile_rule",
+    "compile_selector",
+    "evaluate",
+    "reference_target_type",
+    "selects",
+]
 
 _XHTML_DIV = "{http://www.w3.org/1999/xhtml}div"
 # Relative or absolute literal reference, optionally versioned: [base/]Type/id[/_history/vid]
@@ -45,85 +53,223 @@ class Violation:
     message: str
 
 
+# One rule, compiled: the violations it finds in a resource (an empty tuple when none).
+RuleCheck = Callable[[Mapping[str, Any]], Sequence[Violation]]
+# A rule applied to one node (the resource, or one element of the rule's context).
+_NodeCheck = Callable[[Mapping[str, Any], Mapping[str, Any]], Sequence[Violation]]
+_NONE: tuple[Violation, ...] = ()
+
+
 def selects(selector: Selector, resource: Mapping[str, Any]) -> bool:
-    if selector.meta_profile:
-        claimed = resolve(resource, ElementPath.parse("meta.profile"))
-        if not any(url in claimed for url in selector.meta_profile):
+    return compile_selector(selector)(resource)
+
+
+def compile_selector(selector: Selector) -> Callable[[Mapping[str, Any]], bool]:
+    """``selects`` for one selector, its paths resolved once."""
+    claims = tuple(selector.meta_profile)
+    profiles = accessor(ElementPath.parse("meta.profile"))
+    has = _coding_test(selector.has_coding)
+    lacks = _coding_test(selector.lacks_coding)
+
+    def applies(resource: Mapping[str, Any]) -> bool:
+        if claims:
+            claimed = profiles(resource)
+            if not any(url in claimed for url in claims):
+                return False
+        if has is not None and not has(resource):
             return False
-    if selector.has_coding is not None and not _has_coding(resource, selector.has_coding):
-        return False
-    return not (selector.lacks_coding is not None and _has_coding(resource, selector.lacks_coding))
+        return not (lacks is not None and lacks(resource))
+
+    return applies
 
 
-def _has_coding(resource: Mapping[str, Any], match: CodingMatch) -> bool:
-    return any(
-        isinstance(c, Mapping) and c.get("system") == match.system and c.get("code") == match.code
-        for c in resolve(resource, ElementPath.parse(match.path))
-    )
+def _coding_test(match: CodingMatch | None) -> Callable[[Mapping[str, Any]], bool] | None:
+    if match is None:
+        return None
+    codings = accessor(ElementPath.parse(match.path))
+    system, code = match.system, match.code
+
+    def has_coding(resource: Mapping[str, Any]) -> bool:
+        return any(
+            isinstance(c, Mapping) and c.get("system") == system and c.get("code") == code
+            for c in codings(resource)
+        )
+
+    return has_coding
 
 
 def evaluate(rule: Rule, resource: Mapping[str, Any]) -> list[Violation]:
+    return list(compile_rule(rule)(resource))
+
+
+def compile_rule(rule: Rule) -> RuleCheck:
+    """``evaluate`` for one rule: paths resolved, messages' fixed parts rendered, once.
+
+    A profile's rules run against every resource sent, so nothing that depends on the rule
+    alone is worked out again per resource.
+    """
     if rule.context is None:
-        return list(_evaluate_in(rule, resource, resource, prefix=""))
-    violations: list[Violation] = []
-    for element in resolve(resource, ElementPath.parse(rule.context)):
-        if isinstance(element, Mapping):
-            violations.extend(_evaluate_in(rule, element, resource, prefix=f"{rule.context}."))
-    return violations
+        check = _node_check(rule, prefix="")
+
+        def at_root(resource: Mapping[str, Any]) -> Sequence[Violation]:
+            return check(resource, resource)
+
+        return at_root
+    contexts = accessor(ElementPath.parse(rule.context))
+    each = _node_check(rule, prefix=f"{rule.context}.")
+
+    def in_context(resource: Mapping[str, Any]) -> Sequence[Violation]:
+        violations: list[Violation] = []
+        for element in contexts(resource):
+            if isinstance(element, Mapping):
+                found = each(element, resource)
+                if found:
+                    violations += found
+        return violations
+
+    return in_context
 
 
-def _evaluate_in(
-    rule: Rule, node: Mapping[str, Any], resource: Mapping[str, Any], *, prefix: str
-) -> Iterator[Violation]:
-    def values(path: str) -> list[Any]:
-        return resolve(node, ElementPath.parse(path))
-
+def _node_check(rule: Rule, *, prefix: str) -> _NodeCheck:
     match rule:
         case RequiredRule():
-            found = len(values(rule.path))
-            if found < rule.min:
-                yield Violation(
-                    prefix + rule.path,
-                    "is required but missing"
-                    if found == 0 and rule.min == 1
-                    else f"needs at least {rule.min}; found {found}",
-                )
+            return _required(rule, prefix)
         case FixedRule():
-            yield from _fixed(rule, values(rule.path), prefix + rule.path)
+            return _fixed_check(rule, prefix)
         case BindingRule():
-            yield from _binding(rule, values(rule.path), prefix + rule.path)
+            return _binding_check(rule, prefix)
         case ReferenceTargetRule():
-            for reference in values(rule.path):
-                yield from _reference(rule, reference, resource, prefix + rule.path)
+            return _reference_check(rule, prefix)
         case OneOfRequiredRule():
-            if not any(values(path) for path in rule.paths):
-                names = [prefix + path for path in rule.paths]
-                yield Violation("|".join(names), f"one of {', '.join(names)} must be present")
+            names = [prefix + path for path in rule.paths]
+            return _any_present(
+                rule.paths, Violation("|".join(names), f"one of {', '.join(names)} must be present")
+            )
         case MustSupportRule():
-            if not any(values(path) for path in rule.paths):
-                names = [prefix + path for path in rule.paths]
-                message = (
-                    "is missing (must support)"
-                    if len(names) == 1
-                    else f"none of {', '.join(names)} is present (must support)"
-                )
-                yield Violation("|".join(names), message)
+            names = [prefix + path for path in rule.paths]
+            message = (
+                "is missing (must support)"
+                if len(names) == 1
+                else f"none of {', '.join(names)} is present (must support)"
+            )
+            return _any_present(rule.paths, Violation("|".join(names), message))
         case RequiredWhenRule():
-            triggers = [v for v in values(rule.when.path) if v in rule.when.in_]
-            if triggers and not values(rule.path):
-                yield Violation(
-                    prefix + rule.path,
-                    f"is required when {prefix}{rule.when.path} is {triggers[0]!r}",
-                )
+            return _required_when(rule, prefix)
         case AllowedValuesRule():
-            for value in values(rule.path):
-                if value not in rule.values:
-                    yield Violation(
-                        prefix + rule.path,
-                        f"{value!r} is not allowed here; allowed: {', '.join(rule.values)}",
-                    )
+            return _allowed_values(rule, prefix)
         case NarrativeRule():
-            yield from _narrative(rule, node.get("text"), prefix + "text")
+            return _narrative_check(rule, prefix)
+
+
+def _values(path: str) -> Accessor:
+    return accessor(ElementPath.parse(path))
+
+
+def _required(rule: RequiredRule, prefix: str) -> _NodeCheck:
+    values, minimum, element = _values(rule.path), rule.min, prefix + rule.path
+    missing = (Violation(element, "is required but missing"),)
+
+    def required(node: Mapping[str, Any], resource: Mapping[str, Any]) -> Sequence[Violation]:
+        found = len(values(node))
+        if found >= minimum:
+            return _NONE
+        if found == 0 and minimum == 1:
+            return missing
+        return (Violation(element, f"needs at least {minimum}; found {found}"),)
+
+    return required
+
+
+def _fixed_check(rule: FixedRule, prefix: str) -> _NodeCheck:
+    values, element = _values(rule.path), prefix + rule.path
+
+    def fixed(node: Mapping[str, Any], resource: Mapping[str, Any]) -> Sequence[Violation]:
+        return list(_fixed(rule, values(node), element))
+
+    return fixed
+
+
+def _binding_check(rule: BindingRule, prefix: str) -> _NodeCheck:
+    values, element = _values(rule.path), prefix + rule.path
+
+    # Over nothing at all, "match: any" finds its one violation and "match: all" none.
+    nothing_found = tuple(_binding(rule, [], element))
+
+    def binding(node: Mapping[str, Any], resource: Mapping[str, Any]) -> Sequence[Violation]:
+        found = values(node)
+        if not found:
+            return nothing_found
+        return list(_binding(rule, found, element))
+
+    return binding
+
+
+def _reference_check(rule: ReferenceTargetRule, prefix: str) -> _NodeCheck:
+    values, element = _values(rule.path), prefix + rule.path
+
+    def reference_target(
+        node: Mapping[str, Any], resource: Mapping[str, Any]
+    ) -> Sequence[Violation]:
+        found = values(node)
+        if not found:
+            return _NONE
+        violations: list[Violation] = []
+        for reference in found:
+            violations += _reference(rule, reference, resource, element)
+        return violations
+
+    return reference_target
+
+
+def _any_present(paths: Sequence[str], violation: Violation) -> _NodeCheck:
+    readers = tuple(_values(path) for path in paths)
+    none_present = (violation,)
+
+    def any_present(node: Mapping[str, Any], resource: Mapping[str, Any]) -> Sequence[Violation]:
+        for read in readers:
+            if read(node):
+                return _NONE
+        return none_present
+
+    return any_present
+
+
+def _required_when(rule: RequiredWhenRule, prefix: str) -> _NodeCheck:
+    values, conditions = _values(rule.path), _values(rule.when.path)
+    among, element = rule.when.in_, prefix + rule.path
+
+    def required_when(node: Mapping[str, Any], resource: Mapping[str, Any]) -> Sequence[Violation]:
+        triggers = [v for v in conditions(node) if v in among]
+        if triggers and not values(node):
+            return (
+                Violation(element, f"is required when {prefix}{rule.when.path} is {triggers[0]!r}"),
+            )
+        return _NONE
+
+    return required_when
+
+
+def _allowed_values(rule: AllowedValuesRule, prefix: str) -> _NodeCheck:
+    values, allowed, element = _values(rule.path), rule.values, prefix + rule.path
+    listed = ", ".join(rule.values)
+
+    def allowed_values(node: Mapping[str, Any], resource: Mapping[str, Any]) -> Sequence[Violation]:
+        return [
+            Violation(element, f"{value!r} is not allowed here; allowed: {listed}")
+            for value in values(node)
+            if value not in allowed
+        ]
+
+    return allowed_values
+
+
+def _narrative_check(rule: NarrativeRule, prefix: str) -> _NodeCheck:
+    element = prefix + "text"
+
+    def narrative(node: Mapping[str, Any], resource: Mapping[str, Any]) -> Sequence[Violation]:
+        return list(_narrative(rule, node.get("text"), element))
+
+    return narrative
 
 
 def _fixed(rule: FixedRule, found: list[Any], element: str) -> Iterator[Violation]:

@@ -9,12 +9,20 @@ segment ending in ``[x]`` is a choice element: ``occurrence[x]`` matches ``occur
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-__all__ = ["CHOICE_SUFFIX", "ElementPath", "InvalidElementPath", "is_present", "resolve"]
+__all__ = [
+    "CHOICE_SUFFIX",
+    "Accessor",
+    "ElementPath",
+    "InvalidElementPath",
+    "accessor",
+    "is_present",
+    "resolve",
+]
 
 CHOICE_SUFFIX = "[x]"
 _SEGMENT = re.compile(r"[a-z][A-Za-z0-9]*(\[x\])?")
@@ -60,7 +68,10 @@ def _parse(text: str) -> ElementPath:
 
 
 def is_present(value: Any) -> bool:
-    """FHIR has no empty elements: an empty string, list or object counts as absent."""
+    """FHIR has no empty elements: an empty string, list or object counts as absent.
+
+    A truthy value is always present (``value or is_present(value)`` saves the call).
+    """
     if value is None:
         return False
     if isinstance(value, str | list | dict):
@@ -70,33 +81,66 @@ def is_present(value: Any) -> bool:
 
 def resolve(node: Mapping[str, Any], path: ElementPath) -> list[Any]:
     """Every present value at ``path`` below ``node``, lists flattened, in document order."""
-    current: list[Any] = [node]
-    for segment in path.segments:
-        following: list[Any] = []
-        for item in current:
-            if isinstance(item, Mapping):
-                for value in _children(item, segment):
-                    following.extend(_flatten(value))
-        current = following
-    return current
+    return accessor(path)(node)
 
 
-def _children(item: Mapping[str, Any], segment: str) -> Iterator[Any]:
+Accessor = Callable[[Mapping[str, Any]], list[Any]]
+_Step = Callable[[Any], list[Any]]
+
+
+@cache
+def accessor(path: ElementPath) -> Accessor:
+    """``resolve`` for one path, built once: the rules read the same few paths of every
+    resource, so each path's segments are turned into steps ahead of time."""
+    steps = tuple(_step(segment) for segment in path.segments)
+    first, rest = steps[0], steps[1:]
+    if not rest:
+        return first
+
+    def walk(node: Mapping[str, Any]) -> list[Any]:
+        current = first(node)
+        for step in rest:
+            if not current:
+                break
+            following: list[Any] = []
+            for item in current:
+                following += step(item)
+            current = following
+        return current
+
+    return walk
+
+
+def _step(segment: str) -> _Step:
+    """The present values of one segment below one item (nothing below a non-object)."""
     if not segment.endswith(CHOICE_SUFFIX):
-        if segment in item:
-            yield item[segment]
-        return
+
+        def child(item: Any) -> list[Any]:
+            # type() first: the values are JSON dicts and lists, and the ABC check is slow.
+            if type(item) is not dict and not isinstance(item, Mapping):
+                return []
+            value = item.get(segment)
+            if value is None:
+                return []
+            if type(value) is list or isinstance(value, list):
+                return [entry for entry in value if entry or is_present(entry)]
+            return [value] if value or is_present(value) else []
+
+        return child
     stem = segment[: -len(CHOICE_SUFFIX)]
-    for key, value in item.items():
-        # The typed variant is the stem followed by a capitalised type name (valueQuantity).
-        if key.startswith(stem) and len(key) > len(stem) and key[len(stem)].isupper():
-            yield value
+    after = len(stem)
 
+    def choice(item: Any) -> list[Any]:
+        if type(item) is not dict and not isinstance(item, Mapping):
+            return []
+        found: list[Any] = []
+        for key, value in item.items():
+            # The typed variant is the stem followed by a capitalised type name (valueQuantity).
+            if key.startswith(stem) and len(key) > after and key[after].isupper():
+                if isinstance(value, list):
+                    found += [entry for entry in value if entry or is_present(entry)]
+                elif value or is_present(value):
+                    found.append(value)
+        return found
 
-def _flatten(value: Any) -> Iterator[Any]:
-    if isinstance(value, list):
-        for entry in value:
-            if is_present(entry):
-                yield entry
-    elif is_present(value):
-        yield value
+    return choice

@@ -7,8 +7,10 @@ nothing.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +52,29 @@ def load_profiles(directory: Path = DEFAULT_PROFILES_DIR) -> ProfileSet:
 
 
 def load_profile_file(file: Path) -> ProfileFile:
+    """Load one profile file; a file loaded before in this process is not parsed again.
+
+    Parsing and checking a file (YAML with line numbers, the schema, every path against the
+    R4B models) costs milliseconds, and checkers are built over the same files again and
+    again (each command, the exporter, tests). The result, frozen, is kept per process keyed
+    by the file's path and its bytes, so an edited file is always loaded afresh, however
+    quickly it was rewritten; reading a file to compare costs microseconds. A broken file is
+    never kept: its ProfileFileError is raised on every call.
+    """
+    try:
+        content = file.read_bytes()
+    except OSError:
+        return _load_profile_file(file)  # reports the file as unreadable, naming it
+    return _load_profile_file_cached(file, hashlib.sha256(content).digest())
+
+
+@lru_cache(maxsize=256)
+def _load_profile_file_cached(file: Path, _digest: bytes) -> ProfileFile:
+    # The digest is part of the cache key only: a file with other content is a cache miss.
+    return _load_profile_file(file)
+
+
+def _load_profile_file(file: Path) -> ProfileFile:
     data, lines = _read_yaml(file)
     try:
         profile = ProfileFile.model_validate(data)

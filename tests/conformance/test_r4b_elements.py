@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from fhir.resources.R4B import fhirtypes, get_fhir_model_class
 
 from fhirbridge.conformance.elements import UnknownElement, element_types, is_resource_type
 from fhirbridge.conformance.path import ElementPath
+from fhirbridge.conformance.resource_types import R4B_RESOURCE_TYPES
 
 
 def types_of(resource_type: str, path: str) -> frozenset[str]:
@@ -47,3 +49,18 @@ def test_a_datatype_is_not_a_resource_type() -> None:
     assert is_resource_type("Consent")
     assert not is_resource_type("Coding")
     assert not is_resource_type("CarePlot")
+
+
+def test_the_resource_type_list_is_what_the_models_say() -> None:
+    # Resources, unlike datatypes and backbone elements, all inherit implicitRules.
+    names = [name.removesuffix("Type") for name in dir(fhirtypes) if name.endswith("Type")]
+    resources = set()
+    for name in names:
+        try:
+            model = get_fhir_model_class(name)
+        except ValueError:
+            continue
+        if "implicitRules" in getattr(model, "model_fields", {}):
+            resources.add(name)
+
+    assert resources == R4B_RESOURCE_TYPES

@@ -78,3 +78,55 @@ def test_a_repeated_valid_element_leaves_the_resource_conformant(
             for f in checker.check(resource("encounter-time-entry.json"))
             if f.severity is Severity.ERROR
         ] == []
+
+
+# Elements laid out like one that passed (same keys, same JSON types) are passed on their values
+# alone; a value that fails must still be reported by the model, word for word.
+
+
+def test_a_bad_value_in_an_element_laid_out_like_a_valid_one_is_still_refused(
+    resource: LoadResource,
+) -> None:
+    fresh = ConformanceChecker(load_profiles())
+    seasoned = ConformanceChecker(load_profiles())
+    seasoned.ensure_conformant(resource("encounter-time-entry.json"))
+    broken = resource("encounter-time-entry.json")
+    broken["period"] = {"start": "2025-03-05T15:30:00Z", "end": "2025-13-05T15:52:00Z"}
+
+    assert ("period.end", "r4b:value_error") in r4b_findings(seasoned, broken)
+    assert seasoned.check(broken) == fresh.check(broken)
+
+
+def test_other_values_in_an_element_laid_out_like_a_valid_one_pass(
+    resource: LoadResource,
+) -> None:
+    checker = ConformanceChecker(load_profiles())
+    checker.ensure_conformant(resource("encounter-time-entry.json"))
+    other = resource("encounter-time-entry.json")
+    other["identifier"] = [{"system": "https://fhirbridge.example.org/ids", "value": "te-2"}]
+    other["period"] = {"start": "2025-04-01T09:00:00Z", "end": "2025-04-01T09:20:00Z"}
+
+    assert r4b_findings(checker, other) == []
+
+
+def test_a_value_of_another_json_type_is_left_to_the_model(resource: LoadResource) -> None:
+    fresh = ConformanceChecker(load_profiles())
+    seasoned = ConformanceChecker(load_profiles())
+    seasoned.ensure_conformant(resource("encounter-time-entry.json"))
+    broken = resource("encounter-time-entry.json")
+    broken["identifier"] = [{"system": "https://fhirbridge.example.org/ids", "value": 7}]
+
+    assert r4b_findings(seasoned, broken) == r4b_findings(fresh, broken) != []
+
+
+def test_a_bad_value_deep_in_an_element_laid_out_like_a_valid_one_is_still_refused(
+    resource: LoadResource,
+) -> None:
+    fresh = ConformanceChecker(load_profiles())
+    seasoned = ConformanceChecker(load_profiles())
+    seasoned.ensure_conformant(resource("goal-us-core.json"))
+    broken = resource("goal-us-core.json")
+    broken["target"][0]["dueDate"] = "2025-02-30"
+
+    assert seasoned.check(broken) == fresh.check(broken)
+    assert any(rule.startswith("r4b:") for _, rule in r4b_findings(seasoned, broken))
