@@ -7,9 +7,9 @@ the persistence layer) and this module judges each patient from one small group 
 ``roll_up`` (``patient_facts``, ``judge_usable``, ``evaluate_entry``), so the two paths can
 differ only in how entries become minutes, which the equivalence test exercises.
 
-Entries set aside are explained per entry: the groups that count for nothing name their
-entries, which are then read (``load_entries``, usually ``store.month_minutes.entries``) and
-judged one by one like ``roll_up`` does. Most entries of a month count, so few are read.
+Entries set aside are explained per entry: the groups that count for nothing list each of
+their entries' start, end and status, from which the entry is judged like ``roll_up`` does
+(``evaluate_entry``), without reading it again (a month may set aside tens of thousands).
 
 What "the same inputs" means: ``roll_up`` given the patient's enrollments, consents and the time
 entries of the month (those that start in it or whose minutes overlap it).
@@ -18,9 +18,10 @@ entries of the month (those that start in it or whose minutes overlap it).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import date, timedelta
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from operator import itemgetter
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -32,7 +33,6 @@ from fhirbridge.billing.rollup import (
     Usable,
     check_billed_elsewhere,
     check_one_patient,
-    entry_order_key,
     evaluate_entry,
     judge_usable,
     patient_facts,
@@ -43,7 +43,6 @@ from fhirbridge.domain.people import StaffRole
 from fhirbridge.domain.timeentry import TimeEntry, TimeEntryStatus
 
 __all__ = [
-    "EntryLoader",
     "MinuteGroup",
     "PracticeMonth",
     "judge_practice_month",
@@ -51,13 +50,14 @@ __all__ = [
     "roll_up_summary",
 ]
 
-EntryLoader = Callable[[Iterable[str]], Sequence[TimeEntry]]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class MinuteGroup(Protocol):
     """One patient's entries of the month sharing enrollment, program, role and staff, with
     their minutes summed (``store.month_minutes`` makes them). ``countable`` groups hold the
-    entries whose minutes may count; ``entries`` are (start in UTC microseconds, entry id)."""
+    entries whose minutes may count; ``entries`` are (start in UTC microseconds, entry id);
+    ``details`` are (start, entry id, end in UTC microseconds or None, status)."""
 
     @property
     def patient_id(self) -> str: ...
@@ -65,6 +65,8 @@ class MinuteGroup(Protocol):
     def enrollment_id(self) -> str | None: ...
     @property
     def program(self) -> Program | None: ...
+    @property
+    def staff_id(self) -> str | None: ...
     @property
     def staff_role(self) -> StaffRole | None: ...
     @property
@@ -75,6 +77,8 @@ class MinuteGroup(Protocol):
     def interactive(self) -> bool: ...
     @property
     def entries(self) -> tuple[tuple[int, str], ...]: ...
+    @property
+    def details(self) -> tuple[tuple[int, str, int | None, TimeEntryStatus], ...]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +109,6 @@ def judge_practice_month(
     groups: Sequence[MinuteGroup],
     enrollments: Sequence[Enrollment],
     consents: Sequence[ProgramConsent],
-    load_entries: EntryLoader,
     billed_elsewhere: Mapping[str, Sequence[BilledCode]] | None = None,
 ) -> PracticeMonth:
     """Every patient's month from the practice's grouped minutes.
@@ -124,36 +127,27 @@ def judge_practice_month(
     for group in groups:
         by_patient[group.patient_id][2].append(group)
     elsewhere = billed_elsewhere or {}
-    judged: list[_Judged] = []
-    for patient_id in sorted(by_patient):
-        patient_enrollments, patient_consents, patient_groups = by_patient[patient_id]
-        judged.append(
-            judge.judge(
-                patient_id,
-                patient_enrollments,
-                patient_consents,
-                patient_groups,
-                elsewhere.get(patient_id, ()),
-            )
-        )
-    loaded = load_entries([i for j in judged for i in j.uncounted]) if judged else ()
-    uncounted: dict[str, list[TimeEntry]] = defaultdict(list)
-    for entry in loaded:
-        if entry.patient_id is not None:
-            uncounted[entry.patient_id].append(entry)
     results: list[MonthlyResult] = []
     programs: dict[tuple[str, str], Program] = {}
     entry_programs: dict[str, Program] = {}
-    for patient in judged:
-        set_aside = judge.set_aside(patient.facts, uncounted.get(patient.result.patient_id, ()))
+    # One patient at a time, to the end: what judging a patient needs (facts, stand-ins) is
+    # garbage by the next one, so the collector's full passes see little besides the results.
+    for patient_id in sorted(by_patient):
+        patient_enrollments, patient_consents, patient_groups = by_patient.pop(patient_id)
+        patient = judge.judge(
+            patient_id,
+            patient_enrollments,
+            patient_consents,
+            patient_groups,
+            elsewhere.get(patient_id, ()),
+        )
+        set_aside = judge.set_aside(patient.facts, patient.uncounted, entry_programs)
         if not (patient.in_play or set_aside):
             continue
-        results.append(replace(patient.result, set_aside=set_aside))
-        patient_id = patient.result.patient_id
+        result = patient.result
+        results.append(_with_set_aside(result, set_aside))
+        patient_id = result.patient_id
         programs.update(((patient_id, code), program) for code, program in patient.programs.items())
-    for entry in loaded:
-        if entry.program is not None:
-            entry_programs[entry.id] = entry.program
     return PracticeMonth(
         month=month, results=tuple(results), programs=programs, entry_programs=entry_programs
     )
@@ -168,15 +162,13 @@ def roll_up_summary(
     consents: Sequence[ProgramConsent],
     groups: Sequence[MinuteGroup],
     tz: ZoneInfo,
-    load_entries: EntryLoader,
     billed_elsewhere: Sequence[BilledCode] = (),
 ) -> MonthlyResult:
     """``roll_up`` over one patient's grouped minutes: the same codes, units, practitioners,
     minutes, entry ids, reasons and entries set aside."""
     judge = _MonthJudge(rules, month, tz)
     judged = judge.judge(patient_id, enrollments, consents, groups, billed_elsewhere)
-    set_aside = judge.set_aside(judged.facts, load_entries(judged.uncounted))
-    return replace(judged.result, set_aside=set_aside)
+    return _with_set_aside(judged.result, judge.set_aside(judged.facts, judged.uncounted))
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,7 +176,7 @@ class _Judged:
     facts: PatientFacts
     result: MonthlyResult  # without set-aside entries: those are judged once read
     programs: dict[str, Program]
-    uncounted: tuple[str, ...]  # ids of entries whose minutes count for nothing
+    uncounted: tuple[MinuteGroup, ...]  # groups whose minutes count for nothing
     in_play: bool  # some enrollment of the patient is judged this month
 
 
@@ -247,7 +239,7 @@ class _MonthJudge:
         # Each group stands in for its entries as one "entry" whose id is its position.
         usable: list[Usable] = []
         counted: dict[str, MinuteGroup] = {}
-        uncounted: list[str] = []
+        uncounted: list[MinuteGroup] = []
         for position, group in enumerate(groups):
             if group.patient_id != patient_id:
                 raise _other_patient(group)
@@ -261,7 +253,7 @@ class _MonthJudge:
                 or facts.blockers[enrollment.id] is not None
                 or not self._some_code_counts(group.program, role, enrollment)
             ):
-                uncounted.extend(entry_id for _, entry_id in group.entries)
+                uncounted.append(group)
                 continue
             key = str(position)
             counted[key] = group
@@ -295,21 +287,63 @@ class _MonthJudge:
             programs[missed.code] = self._program(missed.code, held)
         return _Judged(
             facts,
-            replace(result, earned=tuple(earned)),
+            MonthlyResult(
+                result.patient_id,
+                result.month,
+                result.rule_year,
+                tuple(earned),
+                result.not_earned,
+                result.set_aside,
+            ),
             programs,
             tuple(uncounted),
             bool(in_play),
         )
 
-    def set_aside(self, facts: PatientFacts, entries: Iterable[TimeEntry]) -> tuple[SetAside, ...]:
-        """The entries among ``entries`` that count for nothing, each with roll_up's reason,
-        in roll_up's order."""
-        tz = self.tz
+    def set_aside(
+        self,
+        facts: PatientFacts,
+        groups: Sequence[MinuteGroup],
+        entry_programs: dict[str, Program] | None = None,
+    ) -> tuple[SetAside, ...]:
+        """The entries of ``groups`` that count for nothing, each with roll_up's reason, in
+        roll_up's order (oldest first, ties by id: ``entry_order_key`` of UTC starts).
+
+        ``entry_programs`` is given the program of each entry of ``groups`` naming one."""
+        if not groups:
+            return ()
+        listed = sorted(
+            (
+                (start, entry_id, end, status, group)
+                for group in groups
+                for start, entry_id, end, status in group.details
+            ),
+            key=itemgetter(0, 1),
+        )
+        rules, span, tz = self.rules, self.span, self.tz
         reasons = []
-        for entry in sorted(entries, key=lambda e: entry_order_key(e, tz)):
-            outcome = evaluate_entry(entry, self.rules, facts, self.span, tz)
+        for start, entry_id, end, status, group in listed:
+            program = group.program
+            if entry_programs is not None and program is not None:
+                entry_programs[entry_id] = program
+            # The entry as roll_up sees it: its end stands for recorded minutes or end time
+            # alike (the minutes run from the start), and the rest is the group's.
+            entry = TimeEntry(
+                entry_id,
+                status,
+                group.patient_id,
+                group.enrollment_id,
+                program,
+                group.staff_id,
+                group.staff_role,
+                None,
+                None,
+                _EPOCH + timedelta(microseconds=start),
+                None if end is None else _EPOCH + timedelta(microseconds=end),
+            )
+            outcome = evaluate_entry(entry, rules, facts, span, tz)
             if isinstance(outcome, str):
-                reasons.append(SetAside(entry.id, outcome))
+                reasons.append(SetAside(entry_id, outcome))
         return tuple(reasons)
 
 
@@ -334,4 +368,23 @@ def _with_entries(
     if entry_ids is None:
         merged = sorted(item for key in earned.entry_ids for item in counted[key].entries)
         entry_ids = expanded[earned.entry_ids] = tuple(entry_id for _, entry_id in merged)
-    return replace(earned, entry_ids=entry_ids)
+    # Built directly: dataclasses.replace costs several times more, tens of thousands of times.
+    return EarnedCode(
+        earned.code,
+        earned.units,
+        earned.practitioner_id,
+        earned.minutes,
+        entry_ids,
+        earned.note,
+    )
+
+
+def _with_set_aside(result: MonthlyResult, set_aside: tuple[SetAside, ...]) -> MonthlyResult:
+    return MonthlyResult(
+        result.patient_id,
+        result.month,
+        result.rule_year,
+        result.earned,
+        result.not_earned,
+        set_aside,
+    )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from fhirbridge.domain.timeentry import TimeEntry
@@ -48,7 +49,10 @@ class Interval:
         return int((self.end - self.start).total_seconds() // 60)
 
 
+@lru_cache(maxsize=4096)
 def local_midnight(day: date, tz: ZoneInfo) -> datetime:
+    # Cached: a month-end report asks for the same few days once per entry set aside, and
+    # converting out of a ZoneInfo is the costly part of judging one.
     return datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(UTC)
 
 

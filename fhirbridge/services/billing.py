@@ -141,7 +141,9 @@ def practice_month(
 
     ``billed_elsewhere``: codes the programs outside the roll-up bill, by patient id."""
     minutes = store.month_minutes
-    groups = minutes.groups(month=month, tz=tz, counting=COUNTING_STATUSES, patient_ids=patient_ids)
+    groups = minutes.groups(
+        month=month, tz=tz, counting=COUNTING_STATUSES, patient_ids=patient_ids, details=True
+    )
     enrollments, consents = minutes.enrollments(
         month=month, patient_ids=patient_ids, named={g.enrollment_id for g in groups}
     )
@@ -152,7 +154,6 @@ def practice_month(
         groups=groups,
         enrollments=enrollments,
         consents=consents,
-        load_entries=minutes.entries,
         billed_elsewhere=billed_elsewhere,
     )
 

@@ -80,10 +80,13 @@ class MinutesGroup(NamedTuple):
     the enrollment's window after consent, at least a whole minute); the others hold the
     entries that count for nothing (their ``minutes`` are 0), including entries naming no
     enrollment or one that does not exist (``enrollment_id`` as the entry has it).
-    ``entries`` are (start in UTC microseconds since the epoch, entry id), in no set order.
-    They are read from ``listed`` (as SQL aggregated them) only when asked for: most groups of
-    a month never are. (A named tuple: a practice's month makes tens of thousands of these,
-    and a frozen dataclass is several times slower to build.)
+    ``entries`` are (start in UTC microseconds since the epoch, entry id), in no set order;
+    ``details`` (only when ``groups`` was asked for them) add each entry's end in UTC
+    microseconds (None without minutes or end time) and status, which is all billing needs to
+    say why an entry counts for nothing, so set-aside entries are not read again. Both are
+    read from ``listed`` (as SQL aggregated them) only when asked for: most groups of a month
+    never are. (A named tuple: a practice's month makes tens of thousands of these, and a
+    frozen dataclass is several times slower to build.)
     """
 
     patient_id: str
@@ -100,8 +103,20 @@ class MinutesGroup(NamedTuple):
     def entries(self) -> tuple[tuple[int, str], ...]:
         if not self.listed:
             return ()
-        pairs = (item.split(_FIELD, 1) for item in self.listed.split(_ITEM))
-        return tuple([(int(start), entry_id) for start, entry_id in pairs])
+        items = (item.split(_FIELD, 2) for item in self.listed.split(_ITEM))
+        return tuple([(int(fields[0]), fields[1]) for fields in items])
+
+    @property
+    def details(self) -> tuple[tuple[int, str, int | None, TimeEntryStatus], ...]:
+        """(start, entry id, end, status) of each entry; ValueError unless ``groups`` was
+        called with ``details=True``."""
+        if not self.listed:
+            return ()
+        found = []
+        for item in self.listed.split(_ITEM):
+            start, entry_id, end, status = item.split(_FIELD)
+            found.append((int(start), entry_id, int(end) if end else None, _STATUSES[status]))
+        return tuple(found)
 
 
 def month_days(month: tuple[int, int]) -> tuple[date, date]:
@@ -242,6 +257,7 @@ def _minutes_statement(
     tz: ZoneInfo,
     counting: Collection[EnrollmentStatus],
     patient_ids: Sequence[str] | None,
+    details: bool,
 ) -> Select[Any]:
     start_us_of_month, end_us_of_month = _month_bounds_us(month, tz)
     # MATERIALIZED keeps SQLite from inlining the layers into one another, which would
@@ -260,7 +276,11 @@ def _minutes_statement(
             entry.status,
             entry.interactive,
             _EpochMicros(entry.started_at).label("start_us"),
-            _end_us().label("end_us"),
+            # The end is worked out from start_us in the next layer: converting a timestamp
+            # to microseconds is the costly part on SQLite, so it is done once per row when
+            # minutes are recorded (as ``_end_us`` has it: recorded minutes win).
+            entry.minutes,
+            case((entry.minutes.is_(None), _EpochMicros(entry.ended_at))).label("ended_us"),
         )
         .where(
             entry.patient_id.is_not(None),
@@ -271,9 +291,10 @@ def _minutes_statement(
         .cte("timed")
         .prefix_with("MATERIALIZED")
     )
-    counted_us = _earlier(timed.c.end_us, windows.c.to_us) - _later(
-        timed.c.start_us, windows.c.from_us
+    end_us = func.coalesce(
+        timed.c.start_us + cast(timed.c.minutes, BigInteger) * _big(MINUTE_US), timed.c.ended_us
     )
+    counted_us = _earlier(end_us, windows.c.to_us) - _later(timed.c.start_us, windows.c.from_us)
     per_entry = (
         select(
             timed.c.id,
@@ -283,6 +304,8 @@ def _minutes_statement(
             timed.c.staff_role,
             timed.c.staff_id,
             timed.c.start_us,
+            end_us.label("end_us"),
+            timed.c.status,
             timed.c.interactive,
             counted_us.label("counted_us"),
             case(
@@ -290,7 +313,7 @@ def _minutes_statement(
                     and_(
                         windows.c.id.is_not(None),
                         timed.c.status == TimeEntryStatus.FINISHED.value,
-                        timed.c.end_us.is_not(None),
+                        end_us.is_not(None),
                         timed.c.program.is_not(None),
                         timed.c.staff_role.is_not(None),
                         timed.c.program == windows.c.program,
@@ -308,7 +331,7 @@ def _minutes_statement(
             windows,
             and_(windows.c.id == timed.c.enrollment_id, windows.c.patient_id == timed.c.patient_id),
         )
-        .where(_touches_month(timed.c.start_us, timed.c.end_us, start_us_of_month))
+        .where(_touches_month(timed.c.start_us, end_us, start_us_of_month))
         .cte("month_entries")
         .prefix_with("MATERIALIZED")
     )
@@ -322,6 +345,9 @@ def _minutes_statement(
         per_entry.c.countable,
     )
     listed = cast(per_entry.c.start_us, String) + _FIELD + per_entry.c.id
+    if details:
+        end = func.coalesce(cast(per_entry.c.end_us, String), "")
+        listed = listed + _FIELD + end + _FIELD + per_entry.c.status
     return (
         select(
             *keys,
@@ -360,13 +386,16 @@ class MonthMinutes:
         tz: ZoneInfo,
         counting: Collection[EnrollmentStatus],
         patient_ids: Sequence[str] | None = None,
+        details: bool = False,
     ) -> list[MinutesGroup]:
         """The month's time entries of every patient (or of ``patient_ids``), grouped.
 
-        ``counting``: the enrollment statuses whose dates count (billing's rule).
+        ``counting``: the enrollment statuses whose dates count (billing's rule). ``details``:
+        list each entry's end and status too (``MinutesGroup.details``).
         """
+        statement = _minutes_statement(month, tz, counting, patient_ids, details)
         # Unpacked as tuples: attribute access on tens of thousands of rows shows in timings.
-        rows = self._session.execute(_minutes_statement(month, tz, counting, patient_ids))
+        rows = self._session.execute(statement)
         return [
             MinutesGroup(
                 row[0],
@@ -421,47 +450,6 @@ class MonthMinutes:
                 )
                 consents.extend(self._consents(statement))
         return list(enrollments.values()), consents
-
-    def entries(self, entry_ids: Iterable[str]) -> list[TimeEntry]:
-        """Time entries by id (those that exist) with the fields billing judges: activity,
-        mode and notes are left out. A month can set aside tens of thousands of entries, so
-        they are read as Core rows of those columns only, in chunks the drivers accept."""
-        table = TimeEntryRow.__table__
-        columns = select(
-            table.c.id,
-            table.c.status,
-            table.c.patient_id,
-            table.c.enrollment_id,
-            table.c.program,
-            table.c.staff_id,
-            table.c.staff_role,
-            table.c.started_at,
-            table.c.ended_at,
-            table.c.minutes,
-            table.c.interactive,
-        )
-        programs, roles, statuses = _PROGRAMS, _ROLES, _STATUSES
-        found: list[TimeEntry] = []
-        for chunk in _chunks(sorted(set(entry_ids))):
-            found.extend(
-                [
-                    TimeEntry(
-                        row[0],
-                        statuses[row[1]],
-                        row[2],
-                        row[3],
-                        None if row[4] is None else programs[row[4]],
-                        row[5],
-                        None if row[6] is None else roles[row[6]],
-                        start=row[7],
-                        end=row[8],
-                        minutes=row[9],
-                        interactive=row[10],
-                    )
-                    for row in self._session.execute(columns.where(table.c.id.in_(chunk)))
-                ]
-            )
-        return found
 
     def of_patient(
         self, patient_id: str, *, month: tuple[int, int], tz: ZoneInfo
