@@ -2,43 +2,39 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
-import signal
-import socket
 import sys
-import tempfile
-import time
-from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
-from fhirbridge import wiring
-from fhirbridge.billing.report import Report, write_csv, write_json
+from fhirbridge import PROJECT_ROOT
 from fhirbridge.commands.auth import auth_app
-from fhirbridge.commands.billing_rules import rules_app, rules_for_month
+from fhirbridge.commands.billing_rules import rules_app
 from fhirbridge.commands.bulk import bulk_app
 from fhirbridge.commands.bulk_import import bulk_import
 from fhirbridge.commands.check_server import check_server
 from fhirbridge.commands.export import export
 from fhirbridge.commands.failures import ExitCode, FailsCleanly
 from fhirbridge.commands.people import people_app
-from fhirbridge.commands.unfinished import Unfinished, print_unfinished, unfinished
-from fhirbridge.config import PROJECT_ROOT, Settings
-from fhirbridge.localserver import LocalFhirServer
-from fhirbridge.persistence import Store, backend_of, migrate, unit_of_work
-from fhirbridge.services.billing import monthly_report, record_charges
-from fhirbridge.services.demo import DemoReport
-from fhirbridge.sync.pull import PullReport
-from fhirbridge.sync.worker import PushStats, WorkerOptions
 
+# Start-up pays only for what the command runs: the database, the mapping files, the sync, the
+# API and the billing rules are imported inside the commands that use them, never here, so that
+# `fhirbridge --help` loads none of them (tests/services/test_cli_imports.py).
 if TYPE_CHECKING:
+    from datetime import date
+
     from fastapi import FastAPI
+
+    from fhirbridge.billing.report import Report
+    from fhirbridge.commands.unfinished import Unfinished
+    from fhirbridge.config import Settings
+    from fhirbridge.services.demo import DemoReport
+    from fhirbridge.sync.pull import PullReport
+    from fhirbridge.sync.worker import PushStats, WorkerOptions
 
 app = typer.Typer(
     cls=FailsCleanly,
@@ -95,6 +91,13 @@ def demo(
     With --serve the demo's database and FHIR server stay up afterwards, and the web app at
     /app (sign in as any demo care-team member, development sign-in) and the API run on them.
     """
+    import asyncio
+    import tempfile
+
+    from fhirbridge import wiring
+    from fhirbridge.config import Settings
+    from fhirbridge.localserver import LocalFhirServer
+
     settings = Settings(practice_timezone=_zone(timezone).key)
     year, mon = _month(month)
     with tempfile.TemporaryDirectory(prefix="fhirbridge-demo-") as workdir:
@@ -147,6 +150,10 @@ def _serve_demo(settings: Settings, *, database_url: str, base_url: str, port: i
 
 
 def _print_report(report: DemoReport, base_url: str) -> None:
+    from rich.table import Table
+
+    from fhirbridge.commands.unfinished import print_unfinished
+
     console.print(f"FHIR server: {base_url}")
     ehr = report.ehr
     console.print(
@@ -242,6 +249,8 @@ def _day(day: date | None) -> str:
 
 
 def _print_billing(report: Report) -> None:
+    from rich.table import Table
+
     table = Table(title=f"Billing {report.month_label} (CY{report.rule_year} rules)")
     for column in ("patient", "program", "code", "units", "minutes", "why / counted"):
         table.add_column(column)
@@ -265,6 +274,9 @@ def migrate_command(
     ] = None,
 ) -> None:
     """Bring the database to the newest schema (idempotent)."""
+    from fhirbridge.config import Settings
+    from fhirbridge.persistence import migrate
+
     url = database_url or Settings().database_url
     migrate(url)
     console.print("database is at the newest schema")
@@ -289,6 +301,9 @@ def serve(
     from the same FHIRBRIDGE_* settings. With SQLite, --workers above 1 is refused (exit 2).
     """
     import uvicorn
+
+    from fhirbridge.config import Settings
+    from fhirbridge.persistence import backend_of, migrate
 
     settings = Settings()
     if workers > 1 and backend_of(settings.database_url) == "sqlite":
@@ -327,15 +342,12 @@ def _server_log_config() -> dict[str, Any]:
 
 def api_from_environment() -> FastAPI:
     """The app each `serve` process runs (uvicorn's factory: workers import it by name)."""
-    import gc
-
     from fhirbridge.api import create_app
+    from fhirbridge.collector import settle_after_startup
+    from fhirbridge.config import Settings
 
     api = create_app(Settings())
-    # What start-up built (mappings, schemas, models) lives as long as the process: kept out of
-    # the collector's sight, a full collection scans only what requests allocate.
-    gc.collect()
-    gc.freeze()
+    settle_after_startup()
     return api
 
 
@@ -356,15 +368,21 @@ def billing_report(
     """The month-end report: codes and units earned per patient, and why others were not."""
     import gc
 
+    from fhirbridge import wiring
+    from fhirbridge.billing.report import write_csv, write_json
+    from fhirbridge.collector import settle_after_startup
+    from fhirbridge.commands.billing_rules import rules_for_month
+    from fhirbridge.config import Settings
+    from fhirbridge.persistence import Store, unit_of_work
+    from fhirbridge.services.billing import monthly_report, record_charges
+
     settings = Settings()
     year, mon = _month(month)
     tz = _zone(timezone or settings.practice_timezone)
     rules = rules_for_month(year)
     with wiring.database(settings) as sessions, unit_of_work(sessions) as session:
-        # As `serve` does: start-up (mappings, rules, models) is kept out of the collector's
-        # sight, so the roll-up's full collections scan only what it allocates.
-        gc.collect()
-        gc.freeze()
+        # As `serve` does: the roll-up's collections scan only what it allocates.
+        settle_after_startup()
         try:
             report = monthly_report(Store(session), month=(year, mon), tz=tz, rules=rules)
         finally:
@@ -424,6 +442,11 @@ def sync_pull(
 ) -> None:
     """Fetch changes made on the server since the last pull and apply them (or record
     conflicts). Exit code 1 when dead letters or open conflicts are left."""
+    import asyncio
+
+    from fhirbridge.commands.unfinished import print_unfinished
+    from fhirbridge.config import Settings
+
     settings = Settings()
     wanted = [t.strip() for t in types.split(",") if t.strip()]
     report, left = asyncio.run(
@@ -440,6 +463,9 @@ def sync_pull(
 async def _pull(
     settings: Settings, database_url: str, fhir_url: str | None, types: list[str]
 ) -> tuple[PullReport, Unfinished]:
+    from fhirbridge import wiring
+    from fhirbridge.commands.unfinished import unfinished
+
     with wiring.database(settings, database_url) as sessions:
         async with wiring.fhir_client(settings, fhir_url) as client:
             report = await wiring.puller(settings, client=client, sessions=sessions)(types)
@@ -473,6 +499,15 @@ def sync_push(
 ) -> None:
     """Push pending local changes to the FHIR server (idempotent; safe to run on many hosts).
     Exit code 1 when dead letters or open conflicts are left."""
+    import asyncio
+    import socket
+    import time
+    from datetime import timedelta
+
+    from fhirbridge.commands.unfinished import print_unfinished
+    from fhirbridge.config import Settings
+    from fhirbridge.sync.worker import WorkerOptions
+
     settings = Settings()
     options = WorkerOptions(
         batch_size=batch_size,
@@ -513,6 +548,12 @@ async def _push(
     *,
     forever: bool,
 ) -> tuple[PushStats, Unfinished]:
+    import asyncio
+    import signal
+
+    from fhirbridge import wiring
+    from fhirbridge.commands.unfinished import unfinished
+
     with wiring.database(settings, database_url) as sessions:
         async with wiring.fhir_client(settings, fhir_url) as client:
             # The worker reads the CapabilityStatement first anyway (the client keeps it);

@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from fhirbridge import PROJECT_ROOT as PROJECT_ROOT
 
 
 class Settings(BaseSettings):

@@ -23,33 +23,28 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeAlias
 from zoneinfo import ZoneInfo
 
-import httpx
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
+# Each builder imports what it builds: a command pays at start-up only for the pieces it asks
+# for (`sync push` loads no billing rules, `billing report` no FHIR client, neither the demo).
+if TYPE_CHECKING:
+    import httpx
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session, sessionmaker
 
-from fhirbridge.billing import RuleYear, latest_rule_year, load_rule_year
-from fhirbridge.caseload import load_caseload
-from fhirbridge.config import Settings
-from fhirbridge.fhir import FhirClient, auth_settings_from, build_auth
-from fhirbridge.mapping.discharge import DischargeRules, load_discharge_rules
-from fhirbridge.mapping.instruments import Instruments
-from fhirbridge.mapping.loader import Mappings, load_mappings
-from fhirbridge.mapping.readings import ReadingRules, load_reading_rules
-from fhirbridge.persistence import make_engine, make_session_factory, migrate
-from fhirbridge.services.demo import DemoReport, run_demo
-from fhirbridge.services.demo_programs import load_programs
-from fhirbridge.services.referral import LoopPolicy, referral_pull_hooks
-from fhirbridge.services.transitional_care import TcmPolicy, discharge_hook, tcm_policy
-from fhirbridge.sync.pull import PullHooks, PullReport, pull_changes
-from fhirbridge.sync.readings import (
-    ReadingImport,
-    ReadingPullReport,
-    ReadingSource,
-    pull_readings,
-)
-from fhirbridge.sync.worker import SyncWorker, WorkerOptions
+    from fhirbridge.billing import RuleYear
+    from fhirbridge.config import Settings
+    from fhirbridge.fhir import FhirClient
+    from fhirbridge.mapping.discharge import DischargeRules
+    from fhirbridge.mapping.instruments import Instruments
+    from fhirbridge.mapping.loader import Mappings
+    from fhirbridge.mapping.readings import ReadingRules
+    from fhirbridge.services.demo import DemoReport
+    from fhirbridge.services.transitional_care import TcmPolicy
+    from fhirbridge.sync.pull import PullHooks, PullReport
+    from fhirbridge.sync.readings import ReadingImport, ReadingPullReport
+    from fhirbridge.sync.worker import SyncWorker, WorkerOptions
 
 __all__ = [
     "Clock",
@@ -74,7 +69,7 @@ __all__ = [
 ]
 
 Clock = Callable[[], datetime]
-Pull = Callable[[Sequence[str]], Awaitable[PullReport]]
+Pull: TypeAlias = "Callable[[Sequence[str]], Awaitable[PullReport]]"
 
 
 class WiringError(ValueError):
@@ -97,6 +92,8 @@ def fhir_client(
     credentials, timeout and retries; ``timeout`` / ``max_retries`` override the settings for
     one use (the webhook retries little: its sender retries itself). ``transport`` replaces the
     network in tests. Another token: pass ``settings.model_copy(update={...})``."""
+    from fhirbridge.fhir import FhirClient, auth_settings_from, build_auth
+
     url = base_url or settings.fhir_base_url
     try:
         auth = build_auth(auth_settings_from(settings), base_url=url)
@@ -113,12 +110,16 @@ def fhir_client(
 
 def session_factory(settings: Settings, engine: Engine) -> sessionmaker[Session]:
     """Sessions on ``engine`` that know, from the mapping files, what each record syncs as."""
+    from fhirbridge.persistence import make_session_factory
+
     return make_session_factory(engine, sync_plan=mappings(settings).plan)
 
 
 def engine_for(settings: Settings, database_url: str | None = None) -> Engine:
     """An engine on ``database_url`` (default ``settings.database_url``) with the configured
     pool: matched to the server's thread pool, so requests do not queue for a connection."""
+    from fhirbridge.persistence import make_engine
+
     return make_engine(
         database_url or settings.database_url,
         pool_size=settings.database_pool_size,
@@ -132,6 +133,8 @@ def database(
 ) -> Iterator[sessionmaker[Session]]:
     """Sessions on ``database_url`` (default ``settings.database_url``), brought to the newest
     schema first; the engine is disposed on exit."""
+    from fhirbridge.persistence import migrate
+
     url = database_url or settings.database_url
     if migrate_first:
         migrate(url)
@@ -144,6 +147,8 @@ def database(
 
 @functools.cache
 def _mappings_in(folder: Path) -> Mappings:
+    from fhirbridge.mapping.loader import load_mappings
+
     return load_mappings(folder)
 
 
@@ -160,6 +165,8 @@ def instruments(settings: Settings) -> Instruments:
 
 @functools.cache
 def _reading_rules_in(folder: Path) -> ReadingRules:
+    from fhirbridge.mapping.readings import load_reading_rules
+
     return load_reading_rules(folder)
 
 
@@ -172,6 +179,8 @@ def reading_import(settings: Settings, *, server_base: str | None = None) -> Rea
     """How a pull or a Bulk import stores Observations as device readings: the rules, the
     practice's time zone, and the server they come from (``server_base``; the configured
     FHIR server when not given) naming those without an identifier."""
+    from fhirbridge.sync.readings import ReadingImport, ReadingSource
+
     return ReadingImport(
         rules=reading_rules(settings),
         zone=ZoneInfo(settings.practice_timezone),
@@ -181,6 +190,8 @@ def reading_import(settings: Settings, *, server_base: str | None = None) -> Rea
 
 @functools.cache
 def _discharge_rules_in(folder: Path) -> DischargeRules:
+    from fhirbridge.mapping.discharge import load_discharge_rules
+
     return load_discharge_rules(folder, _mappings_in(folder).terminology)
 
 
@@ -195,6 +206,9 @@ def transitional_care_policy(settings: Settings, clock: Clock) -> TcmPolicy:
     file exists, so January 1 never stops a discharge) and the holiday calendar they name.
     Not cached here: the rule loader re-reads a file only when it changed, and a year's file
     added while the server runs is then used at once."""
+    from fhirbridge.billing import latest_rule_year
+    from fhirbridge.services.transitional_care import tcm_policy
+
     tz = ZoneInfo(settings.practice_timezone)
     return tcm_policy(latest_rule_year(clock().astimezone(tz).year), tz=tz)
 
@@ -202,6 +216,8 @@ def transitional_care_policy(settings: Settings, clock: Clock) -> TcmPolicy:
 @functools.cache
 def billing_rules(year: int) -> RuleYear:
     """The billing rules of calendar year ``year``, loaded once per process."""
+    from fhirbridge.billing import load_rule_year
+
     return load_rule_year(year)
 
 
@@ -216,6 +232,8 @@ def sync_worker(
 ) -> SyncWorker:
     """A push worker over ``client`` and ``sessions`` with the installation's mappings and
     business-identifier namespace."""
+    from fhirbridge.sync.worker import SyncWorker, WorkerOptions
+
     return SyncWorker(
         sessions=sessions,
         client=client,
@@ -240,6 +258,9 @@ def pull_hooks(settings: Settings, clock: Clock) -> PullHooks:
     referral service refuses tracker moves the Gravity rules forbid and closes the loop of a
     referral whose Task the performer finished; a discharge Encounter of a patient we have
     opens a TCM period (``not_ours``, also used by the Bulk import)."""
+    from fhirbridge.services.referral import LoopPolicy, referral_pull_hooks
+    from fhirbridge.services.transitional_care import discharge_hook
+
     policy = LoopPolicy(
         follow_up_days=settings.referral_follow_up_days,
         tz=ZoneInfo(settings.practice_timezone),
@@ -263,6 +284,8 @@ def puller(
 ) -> Pull:
     """``pull(resource_types)``: apply the server's changes of those types since the last pull,
     with ``pull_hooks``."""
+    from fhirbridge.sync.pull import pull_changes
+
     hooks = pull_hooks(settings, clock)
 
     async def pull(resource_types: Sequence[str]) -> PullReport:
@@ -289,6 +312,8 @@ def reading_puller(
     """``pull(patient_references, codes)``: the device readings (Observations) of those
     patients (all ours when None) with those LOINC codes (readings.yaml's when None) changed
     on ``client``'s server since the last such pull."""
+    from fhirbridge.sync.readings import pull_readings
+
     readings = reading_import(settings, server_base=client.base_url)
 
     async def pull(
@@ -318,6 +343,10 @@ async def demo(
 ) -> DemoReport:
     """The demo job on ``base_url`` and ``database_url``, in the practice's time zone; with
     ``programs_dir`` (``fixtures/demo/programs``) also its RPM, TCM and PHQ-9 steps."""
+    from fhirbridge.caseload import load_caseload
+    from fhirbridge.services.demo import run_demo
+    from fhirbridge.services.demo_programs import load_programs
+
     programs = None if programs_dir is None else load_programs(programs_dir)
     with database(settings, database_url) as sessions:
         async with fhir_client(settings, base_url) as client:

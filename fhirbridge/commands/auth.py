@@ -20,24 +20,18 @@ from __future__ import annotations
 import shlex
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from fhirbridge import wiring
+from fhirbridge import PROJECT_ROOT
 from fhirbridge.commands.failures import ExitCode, FailsCleanly
-from fhirbridge.config import PROJECT_ROOT, Settings
 from fhirbridge.domain import Role
-from fhirbridge.persistence import Store, unit_of_work
-from fhirbridge.persistence.repositories.api_keys import ApiKeyExists
-from fhirbridge.services.credentials import (
-    DEV_ISSUER,
-    dev_signing_key,
-    dev_token,
-    issue_api_key,
-    scope_errors,
-)
-from fhirbridge.services.errors import FieldError, Rejected
+
+# The database, the settings and the credential services are imported by the command that
+# runs, so that `fhirbridge --help` and the other commands do not load them.
+if TYPE_CHECKING:
+    from fhirbridge.services.errors import FieldError
 
 __all__ = ["auth_app"]
 
@@ -51,6 +45,8 @@ def _usage_error(error: FieldError) -> typer.BadParameter:
 
 
 def _check_scope(role: Role, team: str | None) -> None:
+    from fhirbridge.services.credentials import scope_errors
+
     for error in scope_errors(role, team):
         raise _usage_error(error)
 
@@ -84,6 +80,13 @@ def issue_key(
     ] = None,
 ) -> None:
     """Create an API key for a machine client and print it, once: only its hash is stored."""
+    from fhirbridge import wiring
+    from fhirbridge.config import Settings
+    from fhirbridge.persistence import Store, unit_of_work
+    from fhirbridge.persistence.repositories.api_keys import ApiKeyExists
+    from fhirbridge.services.credentials import issue_api_key
+    from fhirbridge.services.errors import Rejected
+
     _check_scope(role, team)
     settings = Settings()
     try:
@@ -129,6 +132,9 @@ def dev_token_command(
 ) -> None:
     """For trying the API locally: print shell lines that make the server trust a development
     signing key (made once in --dir) and hold a bearer token signed with it."""
+    from fhirbridge.config import Settings
+    from fhirbridge.services.credentials import DEV_ISSUER, dev_signing_key, dev_token
+
     _check_scope(role, team)
     place = folder.expanduser().resolve()
     if place.is_relative_to(PROJECT_ROOT.resolve()):

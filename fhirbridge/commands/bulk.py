@@ -5,30 +5,25 @@ adoption options (``--adopt-practitioners --team T --role R``)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, SpinnerColumn, TaskID, TextColumn
 
-from fhirbridge import wiring
-from fhirbridge.bulk import (
-    BulkError,
-    ExportLevel,
-    ExportRequest,
-    FileProgress,
-    ImportOptions,
-    PollPolicy,
-    PollStatus,
-)
+from fhirbridge.bulk import ExportLevel, FileProgress, PollStatus
 from fhirbridge.commands.failures import ExitCode, FailsCleanly
-from fhirbridge.config import Settings
 from fhirbridge.domain import StaffRole
-from fhirbridge.services.exchange import BulkExchangeReport, fetch_bulk_export
+
+# The database, the settings and the services are imported by the command when it runs, so
+# that `fhirbridge --help` and the other commands do not load them.
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
+    from fhirbridge.bulk import ExportRequest, ImportOptions, PollPolicy
+    from fhirbridge.config import Settings
+    from fhirbridge.services.exchange import BulkExchangeReport
 
 __all__ = ["bulk_app"]
 
@@ -125,6 +120,11 @@ def export(
 ) -> None:
     """Kick off $export, poll (honouring Retry-After), download every NDJSON file (resuming
     what an earlier run left), verify line counts, and optionally import."""
+    import asyncio
+
+    from fhirbridge.bulk import BulkError, ExportRequest, ImportOptions, PollPolicy
+    from fhirbridge.config import Settings
+
     if not import_ and (team is not None or adopt_practitioners or role is not None):
         # Refused rather than ignored: whoever typed them expects an import.
         raise typer.BadParameter(
@@ -181,6 +181,13 @@ async def _run(
     database_url: str | None,
     import_options: ImportOptions,
 ) -> BulkExchangeReport:
+    import contextlib
+
+    from rich.progress import BarColumn, DownloadColumn, Progress, SpinnerColumn, TextColumn
+
+    from fhirbridge import wiring
+    from fhirbridge.services.exchange import fetch_bulk_export
+
     with contextlib.ExitStack() as stack:
         sessions = None
         if database_url is not None:

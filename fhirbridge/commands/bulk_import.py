@@ -13,10 +13,7 @@ from typing import Annotated
 
 import typer
 
-from fhirbridge import wiring
-from fhirbridge.bulk import ImportOptions, import_ndjson, ndjson_files
 from fhirbridge.commands.failures import ExitCode
-from fhirbridge.config import Settings
 from fhirbridge.domain import StaffRole
 
 __all__ = ["bulk_import"]
@@ -55,6 +52,11 @@ def bulk_import(
 ) -> None:
     """Import the NDJSON files of FOLDER (again: nothing changes). Bad lines are listed with
     file and line; exit code 1 when there were any."""
+    # Imported here, so that `fhirbridge --help` and the other commands do not load them.
+    from fhirbridge import wiring
+    from fhirbridge.bulk import ImportOptions, import_ndjson, ndjson_files
+    from fhirbridge.config import Settings
+
     settings = Settings()
     files = ndjson_files(folder)
     if not files:

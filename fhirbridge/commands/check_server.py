@@ -13,41 +13,22 @@ cannot be built from the settings, are one line too (exit 3). ``--json`` prints
 
 from __future__ import annotations
 
-import asyncio
-import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from fhirbridge import wiring
 from fhirbridge.commands.failures import ExitCode
-from fhirbridge.config import Settings
-from fhirbridge.fhir import (
-    FhirClient,
-    FhirError,
-    Forbidden,
-    MalformedResponse,
-    Support,
-    TransportError,
-    Unauthorized,
-)
-from fhirbridge.probe import (
-    SEARCH_PARAMS_SHOWN,
-    USED_INTERACTIONS,
-    Check,
-    CheckResult,
-    CheckStatus,
-    Claim,
-    ProbeOptions,
-    ProbeRecords,
-    ProbeReport,
-    ServerSummary,
-    probe_server,
-)
+from fhirbridge.fhir import Support
+from fhirbridge.probe import Check, CheckResult, CheckStatus, Claim
+
+# The settings, the mapping files and the probe's checks are imported by the command when it
+# runs, so that `fhirbridge --help` and the other commands do not load them.
+if TYPE_CHECKING:
+    from fhirbridge.fhir import FhirClient
+    from fhirbridge.probe import ProbeOptions, ProbeRecords, ProbeReport, ServerSummary
 
 __all__ = ["check_server", "render"]
 
@@ -91,6 +72,15 @@ def check_server(
     ] = None,
 ) -> None:
     """Check that a FHIR server does what fhirbridge needs, with test records it removes."""
+    import asyncio
+    import json
+
+    from pydantic import SecretStr
+
+    from fhirbridge import wiring
+    from fhirbridge.config import Settings
+    from fhirbridge.probe import ProbeOptions, ProbeRecords
+
     if patient is not None and not patient.startswith("Patient/"):
         raise typer.BadParameter("expected Patient/<id>", param_hint="--patient")
     try:
@@ -114,6 +104,15 @@ def check_server(
 
 
 async def _probe(client: FhirClient, options: ProbeOptions, records: ProbeRecords) -> ProbeReport:
+    from fhirbridge.fhir import (
+        FhirError,
+        Forbidden,
+        MalformedResponse,
+        TransportError,
+        Unauthorized,
+    )
+    from fhirbridge.probe import probe_server
+
     async with client:
         try:
             # A server that cannot be reached, answers something that is not FHIR at all, or
@@ -153,6 +152,8 @@ def render(report: ProbeReport, console: Console) -> None:
 
 
 def _advertised(server: ServerSummary) -> Table:
+    from fhirbridge.probe import SEARCH_PARAMS_SHOWN, USED_INTERACTIONS
+
     title = (
         f"CapabilityStatement: FHIR {server.fhir_version or '?'}, "
         f"{server.software or 'unnamed software'}; transaction: "

@@ -9,12 +9,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from fhirbridge import wiring
-from fhirbridge.bulk import BulkError, ExportSelection
 from fhirbridge.commands.failures import ExitCode
-from fhirbridge.config import Settings
 from fhirbridge.domain import Program
-from fhirbridge.services.exchange import export_for_health_plan
 
 __all__ = ["export"]
 
@@ -48,6 +44,12 @@ def export(
     ServiceRequest, ChargeItem, CareTeam, and Observation for RPM device readings), each
     resource checked against the profiles first. Assessments add QuestionnaireResponse,
     Observation (screening answers and scores) and Condition (health concerns found)."""
+    # Imported here, so that `fhirbridge --help` and the other commands do not load them.
+    from fhirbridge import wiring
+    from fhirbridge.bulk import BulkError, ExportSelection
+    from fhirbridge.config import Settings
+    from fhirbridge.services.exchange import export_for_health_plan
+
     settings = Settings()
     when = since if since is None or since.tzinfo else since.replace(tzinfo=UTC)
     try:

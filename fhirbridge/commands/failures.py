@@ -24,26 +24,20 @@ import errno as errno_codes
 import os
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
 import typer
-from sqlalchemy.exc import OperationalError
 from typer._click import ClickException
 from typer._click.core import Context
 from typer.core import TyperGroup
 
-from fhirbridge.fhir import (
-    FhirError,
-    Forbidden,
-    MalformedResponse,
-    StatusError,
-    TransportError,
-    Unauthorized,
-)
-from fhirbridge.localserver import LocalServerError
-from fhirbridge.wiring import WiringError
+# Every command's group class, so `fhirbridge --help` loads this module too: the error classes
+# ``explain`` knows are imported when there is an error to explain, not at start-up.
+if TYPE_CHECKING:
+    import httpx
+
+    from fhirbridge.fhir import FhirError
 
 __all__ = ["ExitCode", "FailsCleanly", "Failure", "explain", "server_of"]
 
@@ -83,6 +77,13 @@ class FailsCleanly(TyperGroup):
 
 def explain(error: BaseException) -> Failure | None:
     """The one line and exit code for ``error``; None for an error that is a bug of ours."""
+    import httpx
+    from sqlalchemy.exc import OperationalError
+
+    from fhirbridge.fhir import FhirError
+    from fhirbridge.localserver import LocalServerError
+    from fhirbridge.wiring import WiringError
+
     if isinstance(error, BaseExceptionGroup):
         for inner in error.exceptions:
             failure = explain(inner)
@@ -103,6 +104,14 @@ def explain(error: BaseException) -> Failure | None:
 
 
 def _fhir_failure(error: FhirError) -> Failure:
+    from fhirbridge.fhir import (
+        Forbidden,
+        MalformedResponse,
+        StatusError,
+        TransportError,
+        Unauthorized,
+    )
+
     server = server_of(error.request.url)
     if isinstance(error, Unauthorized | Forbidden):
         return Failure(
@@ -145,6 +154,8 @@ def _path(redacted_request: str) -> str:
 
 
 def _unreachable(server: str, cause: BaseException | None) -> str:
+    import httpx
+
     if isinstance(cause, httpx.TimeoutException) and not isinstance(cause, httpx.ConnectTimeout):
         seconds = _read_timeout(cause)
         within = f" within {seconds:g} s" if seconds else " in time"
@@ -153,6 +164,8 @@ def _unreachable(server: str, cause: BaseException | None) -> str:
 
 
 def _cause(error: BaseException) -> str:
+    import httpx
+
     if isinstance(error, httpx.ConnectTimeout):
         return "connection timed out"
     if isinstance(error, httpx.RemoteProtocolError):

@@ -14,13 +14,8 @@ from typing import Annotated
 
 import typer
 
-from fhirbridge import wiring
-from fhirbridge.bulk import RosterError
-from fhirbridge.bulk.roster import read_people
 from fhirbridge.commands.failures import ExitCode, FailsCleanly
-from fhirbridge.config import Settings
 from fhirbridge.domain import StaffRole
-from fhirbridge.services.people import import_people
 
 __all__ = ["people_app"]
 
@@ -64,6 +59,13 @@ def import_command(
 ) -> None:
     """Create or update the patients and care-team members of FILE (idempotent). A bad line is
     reported with its number and the rest go on; exit code 1 when any line was refused."""
+    # Imported here, so that `fhirbridge --help` and the other commands do not load them.
+    from fhirbridge import wiring
+    from fhirbridge.bulk import RosterError
+    from fhirbridge.bulk.roster import read_people
+    from fhirbridge.config import Settings
+    from fhirbridge.services.people import import_people
+
     settings = Settings()
     with wiring.database(settings, database_url) as sessions:
         try:

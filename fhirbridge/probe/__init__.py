@@ -49,26 +49,32 @@ JSON shape (``ProbeReport.to_json``, printed by ``check-server --json``)::
 
 from __future__ import annotations
 
-from fhirbridge.fhir import FhirClient
-from fhirbridge.probe.checks import SEARCH_PARAMS_SHOWN, TYPE_CHECKS, USED_INTERACTIONS
-from fhirbridge.probe.records import (
-    PROBE_IDENTIFIER_SYSTEM,
-    PROBE_TAG_SYSTEM,
-    ProbeRecord,
-    ProbeRecords,
-)
-from fhirbridge.probe.report import (
-    AdvertisedType,
-    Check,
-    CheckResult,
-    CheckStatus,
-    Claim,
-    Leftover,
-    ProbeReport,
-    ServerSummary,
-)
-from fhirbridge.probe.run import ProbeOptions
-from fhirbridge.probe.runner import run_probe
+from typing import TYPE_CHECKING
+
+from fhirbridge import lazy_exports
+
+# Each name's submodule is imported on first use (``lazy_exports``): a command that needs one
+# of them does not pay for the others.
+if TYPE_CHECKING:
+    from fhirbridge.fhir import FhirClient
+    from fhirbridge.probe.checks import SEARCH_PARAMS_SHOWN, TYPE_CHECKS, USED_INTERACTIONS
+    from fhirbridge.probe.records import (
+        PROBE_IDENTIFIER_SYSTEM,
+        PROBE_TAG_SYSTEM,
+        ProbeRecord,
+        ProbeRecords,
+    )
+    from fhirbridge.probe.report import (
+        AdvertisedType,
+        Check,
+        CheckResult,
+        CheckStatus,
+        Claim,
+        Leftover,
+        ProbeReport,
+        ServerSummary,
+    )
+    from fhirbridge.probe.run import ProbeOptions
 
 __all__ = [
     "PROBE_IDENTIFIER_SYSTEM",
@@ -100,4 +106,31 @@ async def probe_server(
     """Read the server's CapabilityStatement, try every check on every type, clean up, and
     report each check. ``records`` defaults to the fixture records mapped with the project's
     mapping files. The caller owns ``client`` (and closes it)."""
+    from fhirbridge.probe.records import ProbeRecords
+    from fhirbridge.probe.run import ProbeOptions
+    from fhirbridge.probe.runner import run_probe
+
     return await run_probe(client, records or ProbeRecords.load(), options or ProbeOptions())
+
+
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "SEARCH_PARAMS_SHOWN": "checks",
+        "TYPE_CHECKS": "checks",
+        "USED_INTERACTIONS": "checks",
+        "PROBE_IDENTIFIER_SYSTEM": "records",
+        "PROBE_TAG_SYSTEM": "records",
+        "ProbeRecord": "records",
+        "ProbeRecords": "records",
+        "AdvertisedType": "report",
+        "Check": "report",
+        "CheckResult": "report",
+        "CheckStatus": "report",
+        "Claim": "report",
+        "Leftover": "report",
+        "ProbeReport": "report",
+        "ServerSummary": "report",
+        "ProbeOptions": "run",
+    },
+)
