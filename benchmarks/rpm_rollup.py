@@ -46,6 +46,7 @@ from sqlalchemy import Engine, insert  # noqa: E402
 from sqlalchemy.orm import sessionmaker  # noqa: E402
 
 from fhirbridge.billing import load_rule_year  # noqa: E402
+from fhirbridge.collector import settle_after_startup  # noqa: E402
 from fhirbridge.config import PROJECT_ROOT  # noqa: E402
 from fhirbridge.domain import DeviceReading  # noqa: E402
 from fhirbridge.domain.observation import reading_id  # noqa: E402
@@ -267,8 +268,7 @@ def _roll_up(url: str, repeat: int) -> tuple[list[tuple[float, float]], int, int
     engine = make_engine(url)
     rules = load_rule_year(MONTH[0])
     sessions = sessionmaker(bind=engine, expire_on_commit=False)
-    gc.collect()
-    gc.freeze()  # as `fhirbridge serve` does: start-up stays out of the collector's sight
+    settle_after_startup()  # as `fhirbridge serve` does
     try:
         walls: list[tuple[float, float]] = []
         for _ in range(repeat):

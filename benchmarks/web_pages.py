@@ -15,7 +15,6 @@ Not a test: it prints figures.
 from __future__ import annotations
 
 import argparse
-import gc
 import statistics
 import tempfile
 import time
@@ -39,6 +38,7 @@ from worklist import (
 
 from fhirbridge.api import create_app
 from fhirbridge.api.auth import Principal, Role
+from fhirbridge.collector import settle_after_startup
 from fhirbridge.config import Settings
 from fhirbridge.persistence import make_engine
 from fhirbridge.web.session import issue_session_cookie
@@ -64,8 +64,7 @@ def _client(settings: Settings, now: datetime, principal: Principal) -> TestClie
     client = TestClient(create_app(settings, clock=lambda: now), follow_redirects=False)
     # As `fhirbridge serve` does (cli.api_from_environment): what start-up built is kept out of
     # the collector's sight, so a full collection does not rescan it during a request.
-    gc.collect()
-    gc.freeze()
+    settle_after_startup()
     name, value = issue_session_cookie(settings, principal)
     client.cookies.set(name, value)
     return client
