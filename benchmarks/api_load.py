@@ -24,7 +24,8 @@ during the first ``--warmup`` seconds are not counted. Any answer other than 201
 transport error, is an error, listed by route and status.
 
 Prints req/s (successful answers per second), p50/p95/p99 per route, errors, the CPU each
-server and the load generator used, fhirbridge's throughput as a share of the reference's, and
+server and the load generator used (and each server's CPU per answered request, which a loaded
+machine changes far less than req/s), fhirbridge's throughput as a share of the reference's, and
 a summary table. ``--profile`` records fhirbridge's server with py-spy during each load. The
 load generator shares the machine with both servers: on two cores its own CPU caps what either
 server can be shown to do.
@@ -654,8 +655,16 @@ def _figures(outcome: Outcome, seconds: float) -> dict[str, Any]:
             routes[route].update(
                 {f"p{p}_ms": round(_percentile(latencies, p / 100), 1) for p in (50, 95, 99)}
             )
+    # CPU per answered request: what a request costs the server, which a loaded machine
+    # changes far less than the req/s it lets the server reach.
+    cpu_ms = (
+        None
+        if outcome.server_cores is None or not outcome.ok
+        else round(outcome.server_cores * seconds / outcome.ok * 1000, 2)
+    )
     return {
         "requests_per_second": round(outcome.ok / seconds, 1),
+        "server_cpu_ms_per_request": cpu_ms,
         "server_cores": None if outcome.server_cores is None else round(outcome.server_cores, 2),
         "load_generator_cores": None
         if outcome.generator_cores is None
@@ -668,7 +677,10 @@ def _figures(outcome: Outcome, seconds: float) -> dict[str, Any]:
 def _print_figures(app: str, figures: dict[str, Any]) -> None:
     errors = figures["errors"]
     shown = ", ".join(f"{n}x {what}" for what, n in errors.items()) if errors else "none"
-    cpu = f"server CPU {figures['server_cores']} cores, generator {figures['load_generator_cores']}"
+    cpu = (
+        f"server CPU {figures['server_cores']} cores = {figures['server_cpu_ms_per_request']} ms "
+        f"per request, generator {figures['load_generator_cores']}"
+    )
     print(f"    {app:<10} {figures['requests_per_second']:7.1f} req/s   errors: {shown}   ({cpu})")
     for route, timing in figures["routes"].items():
         if timing["count"]:
@@ -683,7 +695,7 @@ def _print_figures(app: str, figures: dict[str, Any]) -> None:
 def _print_summary(results: list[dict[str, Any]]) -> None:
     print()
     columns = ["backend", "clients", "fhirbridge req/s", "reference req/s", "ratio"]
-    columns += ["POST p50", "POST p99", "errors"]
+    columns += ["POST p50", "POST p99", "errors", "server CPU ms/request (fhirbridge / ref)"]
     print("| " + " | ".join(columns) + " |")
     print("|---" * len(columns) + "|")
     for row in results:
@@ -695,10 +707,13 @@ def _print_summary(results: list[dict[str, Any]]) -> None:
             else ("-", "-")
         )
         errors = sum(fhirbridge["errors"].values())
+        cpu = (
+            f"{fhirbridge['server_cpu_ms_per_request']} / {reference['server_cpu_ms_per_request']}"
+        )
         print(
             f"| {row['backend']} | {row['clients']} | {fhirbridge['requests_per_second']:.1f} "
             f"| {reference['requests_per_second']:.1f} | {row['fhirbridge_over_reference']:.0%} "
-            f"| {timing[0]} | {timing[1]} | {errors} |"
+            f"| {timing[0]} | {timing[1]} | {errors} | {cpu} |"
         )
 
 

@@ -3,7 +3,8 @@
 Bearer tokens are verified with PyJWT against the keys of a JWKS file (``jwt_jwks_path``;
 RS256 or ES256 only, each key with its own algorithm so one kind of key never verifies another
 kind's signature). ``exp`` and ``sub`` are required, ``aud`` must be ``jwt_audience`` and, when
-configured, ``iss`` must be ``jwt_issuer``. Claims read:
+configured, ``iss`` must be ``jwt_issuer``. A token that passed is remembered (the latest
+1 024), so the same token on a later request is only checked for expiry. Claims read:
 
 - ``roles``: a list (or space-separated string) of ``care-manager``, ``supervisor``,
   ``billing``, ``admin``; unknown roles are ignored;
@@ -23,6 +24,8 @@ from __future__ import annotations
 
 import hmac
 import json
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +50,10 @@ __all__ = [
 _SUPPORTED_ALGORITHMS = frozenset({"RS256", "ES256"})
 # Compared against when the key id is unknown, so both paths do the same work.
 _DUMMY_HASH = api_key_hash("no such key")
+# Bearer tokens whose signature and claims were verified, kept so that a client's next requests
+# with the same token skip PyJWT's decoding and the RSA check (a client sends one token for
+# many requests; verifying it again cost as much as a database round trip).
+_VERIFIED_TOKENS = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +102,10 @@ class Authenticator:
         self._algorithms = frozenset(settings.jwt_algorithms) & _SUPPORTED_ALGORITHMS
         self._keys = {} if settings.jwt_jwks_path is None else load_jwks(settings.jwt_jwks_path)
         self._sessions = sessions
+        # token -> (its principal, its exp). Read without the lock (a dict lookup is atomic);
+        # written and trimmed under it.
+        self._verified: dict[str, tuple[Principal, float]] = {}
+        self._verified_lock = threading.Lock()
 
     def authenticate(self, *, bearer_token: str | None, api_key: str | None) -> Principal:
         if api_key:
@@ -106,6 +117,12 @@ class Authenticator:
     # -- bearer tokens -----------------------------------------------------------------------
 
     def _from_token(self, token: str) -> Principal:
+        verified = self._verified.get(token)
+        # The same token string verified before: same key, same claims. Only the expiry can
+        # change its verdict, checked here as PyJWT checks it (an expired one is decoded again
+        # below and refused with PyJWT's reason).
+        if verified is not None and verified[1] > time.time() - self._leeway:
+            return verified[0]
         key = self._signing_key(token)
         try:
             claims: dict[str, Any] = jwt.decode(
@@ -129,7 +146,16 @@ class Authenticator:
             raise AuthenticationFailed(f"token lacks the {error.claim!r} claim") from error
         except jwt.PyJWTError as error:
             raise AuthenticationFailed("invalid token") from error
-        return principal_from_claims(claims)
+        principal = principal_from_claims(claims)
+        self._remember_verified(token, principal, float(claims["exp"]))
+        return principal
+
+    def _remember_verified(self, token: str, principal: Principal, expires: float) -> None:
+        with self._verified_lock:
+            self._verified.pop(token, None)
+            while len(self._verified) >= _VERIFIED_TOKENS:
+                del self._verified[next(iter(self._verified))]  # the oldest
+            self._verified[token] = (principal, expires)
 
     def _signing_key(self, token: str) -> PyJWK:
         if not self._keys:

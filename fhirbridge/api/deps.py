@@ -34,6 +34,7 @@ from fhirbridge.config import Settings
 from fhirbridge.mapping.loader import Mappings
 from fhirbridge.persistence import DatabaseBusy, Store, unit_of_work
 from fhirbridge.persistence.repositories import Clock
+from fhirbridge.persistence.repositories.idempotency import IdempotencyRecord
 from fhirbridge.services.errors import FieldError
 
 __all__ = ["AppState", "Caller", "State", "Work", "authenticate", "work"]
@@ -107,6 +108,7 @@ class RequestWork:
         self._path = path
         self._key = idempotency_key if method == "POST" else None
         self._body = body
+        self._hash: str | None = None
 
     @property
     def tz(self) -> ZoneInfo:
@@ -143,22 +145,23 @@ class RequestWork:
         try:
             with unit_of_work(self._state.sessions) as session:
                 store = Store(session, clock=self._state.clock)
+                claim = None
                 if self._key is not None:
                     # Retries racing the first request wait for it here, then replay its answer.
-                    store.idempotency.lock(principal=self._principal.id, key=self._key)
-                    replay = self._replay(store, self._key)
-                    if replay is not None:
-                        return replay
-                content = _json(run(store))
-                if self._key is not None:
-                    store.idempotency.remember(
+                    claimed = store.idempotency.claim(
                         principal=self._principal.id,
                         key=self._key,
                         method=self._method,
                         path=self._path,
                         request_hash=self._request_hash(),
-                        status_code=status_code,
-                        response_body={"content": content},
+                    )
+                    if isinstance(claimed, IdempotencyRecord):
+                        return self._replay(claimed)
+                    claim = claimed
+                content = _json(run(store))
+                if claim is not None:
+                    store.idempotency.settle(
+                        claim, status_code=status_code, response_body={"content": content}
                     )
         except DatabaseBusy as error:
             raise busy_problem() from error
@@ -173,10 +176,7 @@ class RequestWork:
             ) from error
         return JSONResponse(content, status_code=status_code)
 
-    def _replay(self, store: Store, key: str) -> JSONResponse | None:
-        stored = store.idempotency.find(principal=self._principal.id, key=key)
-        if stored is None:
-            return None
+    def _replay(self, stored: IdempotencyRecord) -> JSONResponse:
         if stored.request_hash != self._request_hash():
             raise Problem(
                 422,
@@ -191,17 +191,23 @@ class RequestWork:
         )
 
     def _request_hash(self) -> str:
-        try:
-            # Same JSON, same request: key order and spacing do not make a retry different.
-            canonical = json.dumps(json.loads(self._body), sort_keys=True, separators=(",", ":"))
-            body = canonical.encode()
-        except ValueError:
-            body = self._body
-        digest = hashlib.sha256()
-        for part in (self._method.encode(), self._path.encode(), body):
-            digest.update(len(part).to_bytes(8, "big"))
-            digest.update(part)
-        return digest.hexdigest()
+        if self._hash is None:
+            self._hash = _request_hash(self._method, self._path, self._body)
+        return self._hash
+
+
+def _request_hash(method: str, path: str, body: bytes) -> str:
+    try:
+        # Same JSON, same request: key order and spacing do not make a retry different.
+        canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":"))
+        body = canonical.encode()
+    except ValueError:
+        pass
+    digest = hashlib.sha256()
+    for part in (method.encode(), path.encode(), body):
+        digest.update(len(part).to_bytes(8, "big"))
+        digest.update(part)
+    return digest.hexdigest()
 
 
 async def work(

@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TypeAlias
@@ -30,7 +31,7 @@ from weakref import WeakKeyDictionary
 
 from sqlalchemy import Engine, Pool, QueuePool, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import InvalidatePoolError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -47,6 +48,10 @@ _SYNC_PLAN = "sync_plan"
 _READ_ONLY = "fhirbridge_read_only"  # execution option the SQLite begin listener reads
 _QUERY_ONLY = "fhirbridge_query_only"  # connection record: PRAGMA query_only is on
 _SQLITE_BUSY = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+# A pooled PostgreSQL connection unused for this long is asked whether it is still alive before
+# it is handed out (see _ping_when_idle).
+PING_AFTER_IDLE_SECONDS = 5.0
+_CHECKED_IN = "fhirbridge_checked_in"  # connection record: when it went back to the pool
 
 # What the layers above persistence hold to open units of work, without naming SQLAlchemy.
 SessionFactory: TypeAlias = sessionmaker[Session]
@@ -103,7 +108,37 @@ def make_engine(
         _configure_sqlite(engine)
         _write_turns[engine] = threading.Lock()
         return engine
-    return create_engine(url, pool_pre_ping=True, **engine_options)
+    engine = create_engine(url, **engine_options)
+    _ping_when_idle(engine)
+    return engine
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Hand out only live connections without a round trip per checkout.
+
+    SQLAlchemy's ``pool_pre_ping`` asks the server before every checkout: one more round trip
+    on every request of a busy API, whose connections went back to the pool milliseconds ago.
+    Here only a connection that sat unused for ``PING_AFTER_IDLE_SECONDS`` is asked (where a
+    restarted server or a dropped idle connection shows); when it does not answer, every pooled
+    connection is replaced, as with pre-ping. A connection that dies while in busy use fails
+    the statement it runs, and that disconnect makes SQLAlchemy replace the pool as well.
+    """
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_CHECKED_IN] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        checked_in = record.info.get(_CHECKED_IN)
+        if checked_in is None or time.monotonic() - checked_in < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as error:
+            # The pool retries the checkout with a new connection.
+            raise InvalidatePoolError("a pooled connection did not answer a ping") from error
 
 
 def _pooled(url: URL, pool_class: type[Pool] | None) -> bool:

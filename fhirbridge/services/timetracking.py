@@ -17,9 +17,10 @@ first would otherwise be decided for the caller. Deleting an entry marks it ente
 keeps it (billing then ignores it, the FHIR server is told, and the audit trail keeps history).
 Calendar checks (enrollment period, consent date) use the practice's time zone.
 
-Every write of an entry or timer first locks the staff member's time (``lock_staff``) for the
-rest of its transaction, so two requests racing for the same time take turns: the second sees
-what the first committed and is refused, instead of both being accepted.
+Every write of an entry or timer first locks the staff member's time (``lock_staff``; a new entry
+takes it with the read of its facts) for the rest of its transaction, so two requests racing for
+the same time take turns: the second sees what the first committed and is refused, instead of
+both being accepted.
 """
 
 from __future__ import annotations
@@ -132,7 +133,6 @@ def record_entry(
     *, store: Store, new: NewTimeEntry, actor: str, now: datetime, tz: ZoneInfo
 ) -> TimeEntry:
     """Record a finished entry after checking every rule; nothing is written if one fails."""
-    store.time_entries.lock_staff(new.staff_id)
     entry = TimeEntry(
         id=uuid.uuid4().hex,
         status=TimeEntryStatus.FINISHED,
@@ -147,7 +147,8 @@ def record_entry(
         interactive=new.interactive,
         notes=new.notes,
     )
-    checked = _check(store, entry, new.enrollment_id, now=now, tz=tz)
+    # The staff member's time is locked with the read of the entry's facts (one round trip).
+    checked = _check(store, entry, new.enrollment_id, now=now, tz=tz, lock_staff=new.staff_id)
     entry.enrollment_id = checked.enrollment.id
     entry.staff_role = checked.staff_role
     entry.minutes = _minutes(entry)
@@ -279,16 +280,25 @@ class _Checked:
 
 
 def _check(
-    store: Store, entry: TimeEntry, enrollment_id: str | None, *, now: datetime, tz: ZoneInfo
+    store: Store,
+    entry: TimeEntry,
+    enrollment_id: str | None,
+    *,
+    now: datetime,
+    tz: ZoneInfo,
+    lock_staff: str | None = None,
 ) -> _Checked:
     """Every rule of the module docstring; raises Rejected with all the breaches found, or
-    TimeOverlap when the entry breaks no other rule but overlaps another."""
+    TimeOverlap when the entry breaks no other rule but overlaps another. ``lock_staff``: the
+    staff member whose time to lock first, when the caller does not hold the lock yet."""
     errors = list(_span_errors(entry, now))
     # Patient, staff member, enrollments and consent days in one read.
     facts = (
         None
         if entry.patient_id is None
-        else store.time_entries.recording_facts(entry.patient_id, entry.staff_id)
+        else store.time_entries.recording_facts(
+            entry.patient_id, entry.staff_id, lock_staff=lock_staff
+        )
     )
     if facts is None or facts.patient_team is None or entry.patient_id is None:
         raise NotFound("patient", entry.patient_id or "")

@@ -47,7 +47,7 @@ from fhirbridge.billing.errors import RuleFileError
 from fhirbridge.billing.rollup import COUNTING_STATUSES
 from fhirbridge.billing.rules import MonthPhase, RuleYear, TimedCode
 from fhirbridge.config import Settings
-from fhirbridge.domain import Program, RiskLevel, StaffRole, TaskPriority
+from fhirbridge.domain import CareTeamMember, Program, RiskLevel, StaffRole, TaskPriority
 from fhirbridge.persistence import EntityKind, Store
 from fhirbridge.persistence.readmodels.worklist import (
     AwaitingReferral,
@@ -184,13 +184,16 @@ def build_worklist(
     rules: RuleYear | None,
     page: int = 1,
     page_size: int = 50,
+    member: CareTeamMember | None = None,
 ) -> Worklist:
     """One page of ``staff_id``'s worklist (see module doc). ``rules``: where the thresholds
     come from, usually ``threshold_rules`` of ``now``'s year; None lists no billing-threshold
-    items. ``notes`` says so when they are None or another year's."""
+    items. ``notes`` says so when they are None or another year's. ``member``: the staff
+    member, when the caller already read them (to check access), so they are not read again."""
     if page < 1 or page_size < 1:
         raise ValueError("page and page_size start at 1")
-    member = store.care_team.get(staff_id)
+    if member is None or member.id != staff_id:
+        member = store.care_team.get(staff_id)
     if member is None:
         raise NotFound("care team member", staff_id)
     rows = store.worklist_rows

@@ -9,7 +9,8 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from fhirbridge.api.auth import Role, issue_api_key
+from fhirbridge.api.auth import AuthenticationFailed, Authenticator, Role, issue_api_key
+from fhirbridge.config import Settings
 from fhirbridge.persistence import Store, unit_of_work
 from tests.api.support import SigningKey, Tokens, care_manager, rsa_key, time_entry_body
 from tests.sessions import session_factory
@@ -209,3 +210,18 @@ def test_an_idempotency_key_with_spaces_is_refused_naming_it(
     )
     assert response.status_code == 422
     assert any("Idempotency-Key" in e["field"] for e in response.json()["errors"])
+
+
+def test_a_token_accepted_before_is_refused_once_it_expires(
+    settings: Settings, app: FastAPI, tokens: Tokens
+) -> None:
+    # Verified tokens are remembered; their expiry is still checked on every request.
+    authenticator = Authenticator(
+        settings.model_copy(update={"jwt_leeway_seconds": 0}), session_factory(app.state.engine)
+    )
+    token = tokens.sign(**care_manager(), exp=int(time.time()) + 2)
+    first = authenticator.authenticate(bearer_token=token, api_key=None)
+    assert authenticator.authenticate(bearer_token=token, api_key=None) == first
+    time.sleep(3)
+    with pytest.raises(AuthenticationFailed, match="expired"):
+        authenticator.authenticate(bearer_token=token, api_key=None)

@@ -4,6 +4,7 @@ turns."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import threading
 import time
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from fhirbridge.domain import CarePlan, CarePlanStatus, TimeEntry
 from fhirbridge.persistence import ConstraintViolation, Record, Store, unit_of_work
+from fhirbridge.persistence.repositories.idempotency import Claim, IdempotencyRecord
 
 
 @pytest.fixture
@@ -149,3 +151,72 @@ def test_a_request_with_an_idempotency_key_waits_for_the_one_before_and_sees_its
         return None if found is None else found.status_code
 
     assert _read_after_holder(sessions, lock=lock, write=remember, read=find) == 201
+
+
+def _claim(store: Store, request_hash: str = "h") -> object:
+    return store.idempotency.claim(
+        principal="user:nora",
+        key="retry-2",
+        method="POST",
+        path="/time-entries",
+        request_hash=request_hash,
+    )
+
+
+class Interrupted(Exception):
+    pass
+
+
+def test_a_claim_of_an_idempotency_key_waits_for_the_claim_before_and_gets_its_answer(
+    sessions: sessionmaker[Session],
+) -> None:
+    claimed: list[object] = []
+
+    def settle(store: Store) -> None:
+        claim = claimed.pop()
+        assert isinstance(claim, Claim)
+        store.idempotency.settle(claim, status_code=201, response_body={"content": {"id": "x"}})
+
+    def read(store: Store) -> object:
+        found = claimed.pop()
+        assert isinstance(found, IdempotencyRecord), found
+        return found.status_code, found.response_body, found.request_hash
+
+    seen = _read_after_holder(
+        sessions, lock=lambda store: claimed.append(_claim(store)), write=settle, read=read
+    )
+    assert seen == (201, {"content": {"id": "x"}}, "h")
+    with unit_of_work(sessions) as session:
+        assert Store(session).idempotency.find(principal="user:nora", key="retry-2") is not None
+
+
+def test_a_claim_of_an_idempotency_key_rolled_back_leaves_the_key_to_the_one_waiting(
+    sessions: sessionmaker[Session],
+) -> None:
+    held = threading.Event()
+
+    def refused(store: Store) -> None:
+        assert isinstance(_claim(store), Claim)
+        held.set()
+        time.sleep(HOLD)
+        raise Interrupted  # the request was refused: nothing is stored
+
+    def holder() -> None:
+        with contextlib.suppress(Interrupted), unit_of_work(sessions) as session:
+            refused(Store(session))
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    try:
+        assert held.wait(timeout=10)
+        with unit_of_work(sessions) as session:
+            store = Store(session)
+            claim = _claim(store, request_hash="h2")
+            assert isinstance(claim, Claim)
+            store.idempotency.settle(claim, status_code=201, response_body=None)
+    finally:
+        thread.join(timeout=30)
+    with unit_of_work(sessions) as session:
+        found = Store(session).idempotency.find(principal="user:nora", key="retry-2")
+    assert found is not None
+    assert (found.status_code, found.request_hash) == (201, "h2")

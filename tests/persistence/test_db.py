@@ -60,3 +60,16 @@ def test_an_unsupported_backend_is_refused() -> None:
 def test_public_api_is_what_the_package_exports() -> None:
     exported = {name for name in dir(fhirbridge.persistence) if not name.startswith("_")}
     assert set(fhirbridge.persistence.__all__) <= exported
+
+
+def test_a_pooled_postgresql_connection_that_died_while_idle_is_replaced(
+    postgres_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with postgres_engine.connect() as connection:
+        backend_pid = connection.execute(text("SELECT pg_backend_pid()")).scalar()
+    # As a server restart or a dropped idle connection would: the pool still holds it.
+    with make_engine(postgres_engine.url.render_as_string(hide_password=False)).connect() as other:
+        other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend_pid})
+    monkeypatch.setattr(fhirbridge.persistence.db, "PING_AFTER_IDLE_SECONDS", 0.0)
+    with postgres_engine.connect() as connection:
+        assert connection.execute(text("SELECT pg_backend_pid()")).scalar() != backend_pid

@@ -50,7 +50,7 @@ def get_worklist(
     now = work.now()
 
     def run(store: Store) -> WorklistRead:
-        member = store.care_team.get(chosen)
+        member = store.worklist_rows.member(chosen)
         if member is None or not sees_team(caller, member.team):
             raise NotFound("care team member", chosen)
         found = service.build_worklist(
@@ -62,6 +62,7 @@ def get_worklist(
             rules=service.threshold_rules(now.astimezone(work.tz).year),
             page=page,
             page_size=page_size,
+            member=member,
         )
         return WorklistRead.model_validate(found)
 

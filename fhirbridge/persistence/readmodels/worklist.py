@@ -11,15 +11,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     BindParameter,
     CompoundSelect,
     Select,
+    Table,
     and_,
     bindparam,
     func,
+    literal,
     or_,
     select,
     union_all,
@@ -27,9 +29,11 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from fhirbridge.domain import (
+    CareTeamMember,
     EnrollmentStatus,
     Program,
     RiskLevel,
+    StaffRole,
     TaskPriority,
     TaskStatus,
     TimeEntryActivity,
@@ -138,6 +142,25 @@ class WorklistRows:
     def __init__(self, session: Session) -> None:
         self._session = session
 
+    def _execute(self, statement: Any, parameters: dict[str, Any]) -> Any:
+        # On the connection: the rows are plain columns, and a read has nothing to flush, so
+        # the session's ORM handling of each statement is work for nothing.
+        return self._session.connection().execute(statement, parameters)
+
+    def member(self, staff_id: str) -> CareTeamMember | None:
+        """The staff member whose worklist it is (as ``store.care_team.get`` has them)."""
+        row = self._execute(_STATEMENTS.member, {"staff_id": staff_id}).first()
+        if row is None:
+            return None
+        return CareTeamMember(
+            id=row[0],
+            name=row[1],
+            role=StaffRole(row[2]),
+            practitioner_reference=row[3],
+            npi=row[4],
+            team=row[5],
+        )
+
     def caseload(self, staff_id: str) -> list[CaseloadEnrollment]:
         return [
             CaseloadEnrollment(
@@ -146,7 +169,7 @@ class WorklistRows:
                 risk_level=RiskLevel(risk_level) if risk_level else None,
                 start_on=start,
             )
-            for patient_id, program, risk_level, start in self._session.execute(
+            for patient_id, program, risk_level, start in self._execute(
                 _STATEMENTS.caseload, {"staff_id": staff_id}
             )
         ]
@@ -156,7 +179,7 @@ class WorklistRows:
         called are absent."""
         return {
             patient_id: last
-            for patient_id, last in self._session.execute(
+            for patient_id, last in self._execute(
                 _STATEMENTS.last_check_ins, {"staff_id": staff_id}
             )
             if patient_id is not None and last is not None
@@ -175,7 +198,7 @@ class WorklistRows:
                 description=description,
             )
             for task_id, patient_id, kind, status, priority, due, description in (
-                self._session.execute(_STATEMENTS.open_tasks, {"staff_id": staff_id})
+                self._execute(_STATEMENTS.open_tasks, {"staff_id": staff_id})
             )
         ]
 
@@ -191,7 +214,7 @@ class WorklistRows:
                 priority=TaskPriority(priority) if priority else None,
             )
             for referral_id, patient_id, task_status, authored_at, priority in (
-                self._session.execute(_STATEMENTS.awaiting_referrals, {"staff_id": staff_id})
+                self._execute(_STATEMENTS.awaiting_referrals, {"staff_id": staff_id})
             )
         ]
 
@@ -209,9 +232,17 @@ class WorklistRows:
                 patient_id=patient_id,
             )
             for conflict_id, kind, local_id, resource_type, reason, detected_at, patient_id in (
-                self._session.execute(_STATEMENTS.open_conflicts, {"staff_id": staff_id})
+                self._execute(_STATEMENTS.open_conflicts, {"staff_id": staff_id})
             )
         ]
+
+
+def _values(values: tuple[str, ...]) -> list[BindParameter[str]]:
+    """An IN list of fixed values as ordinary bound parameters. Given plain values, IN
+    becomes an "expanding" parameter that is spliced into the SQL text at every execution,
+    and the driver then parses that new text again: on the conflicts' eight-way UNION that
+    cost more than running it."""
+    return [literal(value) for value in values]
 
 
 def _caseload_ids(staff_id: BindParameter[str]) -> Select[str]:
@@ -222,7 +253,7 @@ def _caseload_ids(staff_id: BindParameter[str]) -> Select[str]:
         .join(CareTeamMemberRow, CareTeamMemberRow.id == EnrollmentRow.care_manager_id)
         .where(
             EnrollmentRow.care_manager_id == staff_id,
-            EnrollmentRow.status.in_(CARING),
+            EnrollmentRow.status.in_(_values(CARING)),
             PatientLinkRow.team == CareTeamMemberRow.team,
         )
     )
@@ -233,6 +264,15 @@ class _Statements:
 
     def __init__(self) -> None:
         staff_id: BindParameter[str] = bindparam("staff_id", type_=CareTeamMemberRow.id.type)
+        member = CareTeamMemberRow.__table__.c
+        self.member = select(
+            member.id,
+            member.name,
+            member.role,
+            member.practitioner_reference,
+            member.npi,
+            member.team,
+        ).where(member.id == staff_id)
         caseload = _caseload_ids(staff_id)
         self.caseload = caseload.add_columns(
             EnrollmentRow.program, EnrollmentRow.risk_level, EnrollmentRow.start_on
@@ -257,7 +297,7 @@ class _Statements:
             task.due_end,
             task.description,
         ).where(
-            task.status.in_(OPEN_TASKS),
+            task.status.in_(_values(OPEN_TASKS)),
             or_(
                 task.owner_id == staff_id,
                 and_(task.owner_id.is_(None), task.patient_id.in_(caseload)),
@@ -272,10 +312,14 @@ class _Statements:
             referral.priority,
         ).where(
             referral.patient_id.in_(caseload),
-            referral.task_status.in_(AWAITING_RESPONSE),
+            referral.task_status.in_(_values(AWAITING_RESPONSE)),
             referral.status == "active",
         )
-        conflict = SyncConflictRow
+        # The caseload once, as a CTE, and the conflicts under a short alias: the statement
+        # stays under the 4 096 characters up to which psycopg keeps a parsed query, instead
+        # of being parsed again on every request.
+        in_caseload = select(caseload.cte("caseload").c.patient_id)
+        conflict = cast(Table, SyncConflictRow.__table__).alias("c").c
         self.open_conflicts: CompoundSelect[Any] = union_all(
             *(
                 select(
@@ -288,7 +332,7 @@ class _Statements:
                     row.patient_id.label("patient_id"),
                 )
                 .join(row, and_(row.id == conflict.local_id, conflict.entity_kind == kind.value))
-                .where(conflict.state == ConflictState.OPEN.value, row.patient_id.in_(caseload))
+                .where(conflict.state == ConflictState.OPEN.value, row.patient_id.in_(in_caseload))
                 for kind, row in _PATIENT_RECORDS
             )
         )

@@ -142,7 +142,8 @@ class Outbox:
             "operation": operation.value,
             "now": now,
         }
-        entry_id: int = self._session.execute(statement, values).scalar_one()
+        # On the connection: a Core statement needs none of the session's ORM handling.
+        entry_id: int = self._session.connection().execute(statement, values).scalar_one()
         return entry_id
 
     def claim(

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import Select, String, Table, bindparam, func, insert, or_, select
+from sqlalchemy import BigInteger, Select, String, Table, bindparam, func, insert, or_, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -26,6 +26,7 @@ from fhirbridge.domain import (
 from fhirbridge.persistence.errors import ConstraintViolation, RecordExists
 from fhirbridge.persistence.records import EntityKind
 from fhirbridge.persistence.repositories._base import Repository, constraint_name
+from fhirbridge.persistence.repositories._locks import _key as lock_key
 from fhirbridge.persistence.repositories._locks import lock_name
 from fhirbridge.persistence.repositories._values import enum_member, enum_value
 from fhirbridge.persistence.tables import (
@@ -39,6 +40,7 @@ from fhirbridge.persistence.tables import (
 )
 
 _TABLE = cast(Table, TimeEntryRow.__table__)
+_INSERT = insert(_TABLE)
 _ENTERED_IN_ERROR = TimeEntryStatus.ENTERED_IN_ERROR.value
 # How each backend names a clash on the primary key (see repositories._base.constraint_name).
 _PRIMARY_KEY = frozenset({"pk_time_entries", "UNIQUE constraint failed: time_entries.id"})
@@ -105,9 +107,10 @@ class RecordingFacts:
     consent_days: Mapping[str, date]
 
 
-def _recording_facts() -> Select[Any]:
+def _recording_facts(*, locking: bool) -> Select[Any]:
     # Built once: every recorded entry runs it. One statement where the ORM took four loads
-    # (patient, member, enrollments, consents) and built objects nobody kept.
+    # (patient, member, enrollments, consents) and built objects nobody kept. ``locking``
+    # (PostgreSQL): the statement also takes the staff member's lock (``lock_staff``).
     staff_id = bindparam("staff_id", type_=String())
     member = CareTeamMemberRow.__table__.c
     enrollment = cast(Table, EnrollmentRow.__table__).c
@@ -121,7 +124,17 @@ def _recording_facts() -> Select[Any]:
         )
         .scalar_subquery()
     )
-    patient = PatientLinkRow.__table__.c
+    patient_table = cast(Table, PatientLinkRow.__table__)
+    patient = patient_table.c
+    source: Any = patient_table
+    if locking:
+        # Joined in, so it runs before any row comes back (a patient that does not exist may
+        # skip it: nothing is recorded then). What the lock guards, the staff member's
+        # entries, is read by a later statement, whose snapshot begins after the wait.
+        lock = select(
+            func.pg_advisory_xact_lock(bindparam("lock_key", type_=BigInteger()))
+        ).subquery("staff_lock")
+        source = lock.join(patient_table, true())
     return (
         select(
             patient.team,
@@ -138,14 +151,16 @@ def _recording_facts() -> Select[Any]:
             enrollment.billing_practitioner_id,
             first_consent,
         )
-        .select_from(PatientLinkRow.__table__)
+        .select_from(source)
         .outerjoin(EnrollmentRow.__table__, enrollment.patient_id == patient.id)
         .where(patient.id == bindparam("patient_id"))
         .order_by(enrollment.start_on, enrollment.id)
     )
 
 
-_RECORDING_FACTS = _recording_facts()
+# The name of a staff member's lock is this and their id.
+_STAFF_LOCK = ("time-of-staff",)
+_RECORDING_FACTS = {locking: _recording_facts(locking=locking) for locking in (False, True)}
 
 
 class TimeEntries(Repository[TimeEntry, TimeEntryRow]):
@@ -156,14 +171,14 @@ class TimeEntries(Repository[TimeEntry, TimeEntryRow]):
         """Hold the staff member's time (their entries and running timer) until the transaction
         ends; concurrent writers of it wait. Take it before reading what an overlap or a running
         timer is decided on: two writers that both read first would both find the time free."""
-        lock_name(self._session, "time-of-staff", staff_id)
+        lock_name(self._session, *_STAFF_LOCK, staff_id)
 
     def add(self, entity: TimeEntry) -> None:
         """Insert a new entry in one statement, without first looking for a stored one: an id
         already stored raises RecordExists (from the primary key), as for every repository."""
         try:
-            # Core, not the ORM's flush: the insert is on every recorded entry's path.
-            self._session.execute(insert(_TABLE), self._to_columns(entity))
+            # Core on the connection, not the ORM's flush: on every recorded entry's path.
+            self._session.connection().execute(_INSERT, self._to_columns(entity))
         except IntegrityError as error:
             name = constraint_name(error)
             if name in _PRIMARY_KEY:
@@ -196,12 +211,28 @@ class TimeEntries(Repository[TimeEntry, TimeEntryRow]):
         )
         return found
 
-    def recording_facts(self, patient_id: str, staff_id: str | None) -> RecordingFacts:
+    def recording_facts(
+        self, patient_id: str, staff_id: str | None, *, lock_staff: str | None = None
+    ) -> RecordingFacts:
         """The patient's team, the staff member's team and role, the patient's enrollments and
-        each one's first consent day, in one statement."""
-        rows = self._session.execute(
-            _RECORDING_FACTS, {"patient_id": patient_id, "staff_id": staff_id}
-        ).all()
+        each one's first consent day, in one statement.
+
+        ``lock_staff``: also take ``lock_staff(lock_staff)``, in the same round trip on
+        PostgreSQL (taken unless the patient does not exist). Read the staff member's time only
+        after this returns.
+        """
+        parameters: dict[str, Any] = {"patient_id": patient_id, "staff_id": staff_id}
+        locking = False
+        if lock_staff is not None:
+            if self._session.get_bind().dialect.name == "postgresql":
+                locking = True
+                parameters["lock_key"] = lock_key((*_STAFF_LOCK, lock_staff))
+                self._session.flush()  # as lock_name does
+            else:
+                self.lock_staff(lock_staff)
+        rows = self._session.connection().execute(_RECORDING_FACTS[locking], parameters).all()
+        if locking:
+            self._session.expire_all()  # as lock_name does: read afresh after the wait
         if not rows:
             return RecordingFacts(None, None, None, (), {})
         first = rows[0]
@@ -242,16 +273,24 @@ class TimeEntries(Repository[TimeEntry, TimeEntryRow]):
     ) -> TimeHeld:
         """``first_overlapping`` and the staff member's running timer (``timers.get``) in one
         round trip: every recorded entry asks both."""
-        row = self._session.execute(
-            _TIME_HELD[now > start],
-            {
-                "staff_id": staff_id,
-                "since": since,
-                "start": start,
-                "end": end,
-                "excluding": excluding or "",
-            },
-        ).one()
+        # Changes this session holds go to the database first (the session would do so for an
+        # ORM statement); the statement itself runs on the connection, without the ORM's
+        # handling of it.
+        self._session.flush()
+        row = (
+            self._session.connection()
+            .execute(
+                _TIME_HELD[now > start],
+                {
+                    "staff_id": staff_id,
+                    "since": since,
+                    "start": start,
+                    "end": end,
+                    "excluding": excluding or "",
+                },
+            )
+            .one()
+        )
         return TimeHeld(row[0], row[1], row[2])
 
     def _to_columns(self, entity: TimeEntry) -> dict[str, Any]:
