@@ -120,6 +120,8 @@ class TransactionBuilder:
         self._entries: list[_Entry] = []
         self._keys: set[str] = set()
         self._placeholders: dict[str, str] = {}
+        # Keys whose placeholder was handed out (``ref``): only those can be inside resources.
+        self._handed_out: set[str] = set()
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -130,6 +132,10 @@ class TransactionBuilder:
 
     def ref(self, key: str) -> str:
         """A reference to the entry ``key``, valid inside this bundle (may precede the entry)."""
+        self._handed_out.add(key)
+        return self._placeholder(key)
+
+    def _placeholder(self, key: str) -> str:
         if key not in self._placeholders:
             self._placeholders[key] = f"urn:uuid:{uuid.uuid4()}"
         return self._placeholders[key]
@@ -186,7 +192,9 @@ class TransactionBuilder:
     def build(self) -> dict[str, Any]:
         """The transaction Bundle, with placeholders resolved as far as ids are known."""
         self._check_placeholders()
-        literal = self._literals()
+        # Only placeholders handed out can stand in a resource: when none of them is a plain
+        # update's, no resource needs a look (walking every resource was a cost per push).
+        literal = self._literals(handed_out=True)
         entries = []
         for entry in self._entries:
             # Entries hold private copies already; only the parts holding references to literal
@@ -195,7 +203,7 @@ class TransactionBuilder:
             resource = _rewritten(entry.resource, literal) if literal else entry.resource
             item: dict[str, Any] = {"resource": resource, "request": self._request(entry)}
             if entry.literal is None:
-                item = {"fullUrl": self.ref(entry.key), **item}
+                item = {"fullUrl": self._placeholder(entry.key), **item}
             entries.append(item)
         return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
 
@@ -229,12 +237,16 @@ class TransactionBuilder:
     def _add(self, entry: _Entry) -> str:
         self._entries.append(entry)
         self._keys.add(entry.key)
-        self.ref(entry.key)
+        self._placeholder(entry.key)
         return entry.key
 
-    def _literals(self) -> dict[str, str]:
+    def _literals(self, *, handed_out: bool = False) -> dict[str, str]:
+        """Placeholder -> ``Type/id`` of the plain updates (``handed_out``: of those whose
+        placeholder ``ref`` gave out)."""
         return {
-            self._placeholders[e.key]: e.literal for e in self._entries if e.literal is not None
+            self._placeholders[e.key]: e.literal
+            for e in self._entries
+            if e.literal is not None and (not handed_out or e.key in self._handed_out)
         }
 
     def _check_placeholders(self) -> None:

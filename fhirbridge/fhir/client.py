@@ -28,6 +28,7 @@ from typing import Any, Self
 from urllib.parse import urlencode, urlsplit
 
 import httpx
+import orjson
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential_jitter
 
 from fhirbridge.fhir.capabilities import Capabilities
@@ -379,7 +380,7 @@ class FhirClient:
         idempotent: bool,
         precondition: _Precondition = None,
     ) -> httpx.Response:
-        content = json.dumps(body).encode() if body is not None else None
+        content = _encode(body) if body is not None else None
         retrying = AsyncRetrying(
             stop=self._should_stop,
             wait=self._wait,
@@ -561,11 +562,32 @@ def _bundle_is_idempotent(bundle: Mapping[str, Any]) -> bool:
     return True
 
 
+def _encode(body: Mapping[str, Any]) -> bytes:
+    """A request body as JSON (UTF-8). orjson: a transaction of a few hundred resources is
+    written many times faster than by the standard library."""
+    try:
+        return orjson.dumps(body)
+    except TypeError:
+        # What orjson refuses (an integer beyond 64 bits, a key that is no string, a lone
+        # surrogate) is written, or refused, as the standard library always did.
+        return json.dumps(body).encode()
+
+
+def _loads(response: httpx.Response) -> Any:
+    """A response body as JSON: orjson (a transaction-response of a few hundred resources is
+    read several times faster); what it refuses (another charset than UTF-8, NaN) is read as
+    httpx always did, or refused with its ValueError."""
+    try:
+        return orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return response.json()
+
+
 def _decode(response: httpx.Response) -> dict[str, Any] | None:
     if not response.content.strip():
         return None
     try:
-        body = response.json()
+        body = _loads(response)
     except ValueError as exc:
         raise MalformedResponse(
             "response body is not JSON",
@@ -583,7 +605,7 @@ def _decode(response: httpx.Response) -> dict[str, Any] | None:
 
 def _outcome(response: httpx.Response) -> Outcome | None:
     try:
-        return Outcome.from_json(response.json())
+        return Outcome.from_json(_loads(response))
     except ValueError:
         # Proxies answer errors with HTML; the status still says what happened.
         return None

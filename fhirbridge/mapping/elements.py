@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
@@ -37,14 +37,12 @@ class ElementPath:
     segments: tuple[Segment, ...]
     leaf_is_list: bool  # the last element is 0..* in FHIR (and carries no index)
     leaf_type: str  # FHIR type name of the last element ("CodeableConcept", "code", ...)
+    # Position of the ``[*]`` segment, if any (asked for every record mapped: found once).
+    each_at: int | None = field(init=False)
 
-    @property
-    def each_at(self) -> int | None:
-        """Position of the ``[*]`` segment, if any."""
-        for i, seg in enumerate(self.segments):
-            if seg.each:
-                return i
-        return None
+    def __post_init__(self) -> None:
+        each = next((i for i, seg in enumerate(self.segments) if seg.each), None)
+        object.__setattr__(self, "each_at", each)
 
 
 def parse_path(text: str) -> tuple[Segment, ...]:

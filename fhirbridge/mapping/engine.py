@@ -40,6 +40,33 @@ class _Rule:
     transform: Transform
     # Rules on the same list element whose items this one leaves alone (see ``_yielding``).
     yields_to: tuple[_Rule, ...] = ()
+    # Worked out once here, not for every record mapped (a push maps thousands):
+    field_parts: tuple[str, ...] = dataclasses.field(init=False)  # the domain field, split
+    listed: bool = dataclasses.field(init=False)  # a list element: one item per value
+    # (element key, domain field split) of the companions (``text_from`` ...) the rule has
+    companions: tuple[tuple[str, tuple[str, ...]], ...] = dataclasses.field(init=False)
+    # A list element: the list itself, and the path inside each item (``[*]``; else empty).
+    container: tuple[Segment, ...] = dataclasses.field(init=False)
+    inner: tuple[Segment, ...] = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        rule = self.compiled.rule
+        object.__setattr__(self, "field_parts", tuple(rule.field.split(".")))
+        object.__setattr__(self, "listed", self.path.each_at is not None or self.path.leaf_is_list)
+        companions = tuple(
+            (key, tuple(getattr(rule, attr).split(".")))
+            for attr, key in _COMPANION_KEY.items()
+            if getattr(rule, attr)
+        )
+        object.__setattr__(self, "companions", companions)
+        segments, each = self.path.segments, self.path.each_at
+        container: tuple[Segment, ...] = segments
+        inner: tuple[Segment, ...] = ()
+        if each is not None:
+            container = (*segments[:each], dataclasses.replace(segments[each], each=False))
+            inner = segments[each + 1 :]
+        object.__setattr__(self, "container", container)
+        object.__setattr__(self, "inner", inner)
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,9 +220,9 @@ def _delete(node: dict[str, Any], segments: tuple[Segment, ...]) -> None:
 # -- rules -------------------------------------------------------------------------------
 
 
-def _domain_value(entity: Any, dotted: str) -> Any:
+def _domain_value(entity: Any, parts: tuple[str, ...]) -> Any:
     value = entity
-    for part in dotted.split("."):
+    for part in parts:
         if value is None:
             return None
         value = getattr(value, part)
@@ -251,18 +278,13 @@ def _apply_fixed(resource: dict[str, Any], fixed: _Fixed) -> None:
 
 def _apply_rule(resource: dict[str, Any], rule: _Rule, entity: Any, ctx: MappingContext) -> None:
     c = rule.compiled
-    value = _domain_value(entity, c.rule.field)
-    each = rule.path.each_at
-    if each is not None or rule.path.leaf_is_list:
+    value = _domain_value(entity, rule.field_parts)
+    if rule.listed:
         values = list(value or []) if c.is_list else ([] if value is None else [value])
         _apply_list(resource, rule, values, ctx)
         return
     existing = _get(resource, rule.path.segments)
-    companions = {
-        key: _domain_value(entity, getattr(c.rule, attr))
-        for attr, key in _COMPANION_KEY.items()
-        if getattr(c.rule, attr)
-    }
+    companions = {key: _domain_value(entity, parts) for key, parts in rule.companions}
     if existing is not None and _read_scalar(existing, rule, ctx) == (value, companions):
         return  # same meaning: keep the server's spelling
     if value is None:
@@ -298,13 +320,7 @@ def _apply_list(
     resource: dict[str, Any], rule: _Rule, values: list[Any], ctx: MappingContext
 ) -> None:
     c = rule.compiled
-    each = rule.path.each_at
-    segments = rule.path.segments
-    container: tuple[Segment, ...] = segments
-    inner: tuple[Segment, ...] = ()
-    if each is not None:
-        container = (*segments[:each], dataclasses.replace(segments[each], each=False))
-        inner = segments[each + 1 :]
+    container, inner = rule.container, rule.inner
     existing = _get(resource, container)
     items = list(existing) if isinstance(existing, list) else []
     pending = iter(values)
@@ -390,16 +406,13 @@ def _read_rule(resource: dict[str, Any], rule: _Rule, ctx: MappingContext) -> di
 
 
 def _iter_targets(resource: dict[str, Any], rule: _Rule) -> Iterator[Any]:
-    each = rule.path.each_at
-    segments = rule.path.segments
-    if each is None:
-        items = _get(resource, segments)
+    if rule.path.each_at is None:
+        items = _get(resource, rule.path.segments)
         yield from items if isinstance(items, list) else []
         return
-    container = (*segments[:each], dataclasses.replace(segments[each], each=False))
-    items = _get(resource, container)
+    items = _get(resource, rule.container)
     for item in items if isinstance(items, list) else []:
-        target = _get(item, segments[each + 1 :])
+        target = _get(item, rule.inner)
         if target is not None:
             yield target
 

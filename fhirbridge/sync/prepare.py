@@ -48,7 +48,13 @@ from fhirbridge.persistence import (
     Store,
     SyncTarget,
 )
-from fhirbridge.sync.links import client_assigned_id, content_hash, entry_key, strip_server_meta
+from fhirbridge.sync.links import (
+    client_assigned_id,
+    content_hash,
+    entry_key,
+    same_content,
+    strip_server_meta,
+)
 from fhirbridge.sync.references import LinkReferences, UnresolvedReference
 
 __all__ = ["Preparation", "Prepared", "Preparer", "Verdict", "describe_failure"]
@@ -225,7 +231,7 @@ class Preparer:
         missing = tuple(dict.fromkeys(refs.missing))
         waiting = store.outbox.waiting(missing) - dead if missing else set()
         waiting_for = tuple(t for t in missing if t in waiting)
-        if link is not None and link.content_hash == digest:
+        if link is not None and same_content(link.content_hash, resource, digest):
             if waiting_for:  # sent without them before; completed once they are on the server
                 return Verdict(entry, "defer", _waiting_text(waiting_for), waiting_for)
             return Verdict(entry, "unchanged")

@@ -48,6 +48,7 @@ __all__ = [
     "groups_of",
     "lost_race",
     "named_entry",
+    "needs_lookup",
     "read_refusal",
     "size_refusal",
 ]
@@ -204,6 +205,17 @@ def _names(builder: TransactionBuilder, item: Prepared) -> list[str]:
     return names
 
 
+def needs_lookup(entry: OutboxEntry, capabilities: Capabilities) -> bool:
+    """Whether a new record of ``entry`` is looked for by identifier before it is created:
+    where the server can search identifiers but not create conditionally."""
+    rtype = entry.resource_type
+    return (
+        entry.operation is OutboxOperation.UPSERT
+        and capabilities.supports_conditional_create(rtype) is Support.UNSUPPORTED
+        and capabilities.supports_search_param(rtype, "identifier") is Support.SUPPORTED
+    )
+
+
 class Sender:
     """The worker's HTTP side: transactions, identifier look-ups, deletes."""
 
@@ -241,13 +253,9 @@ class Sender:
         not created twice."""
         found: list[FhirLink] = []
         for entry in entries:
-            if entry.operation is not OutboxOperation.UPSERT or entry.target in links:
+            if entry.target in links or not needs_lookup(entry, capabilities):
                 continue
             rtype = entry.resource_type
-            if capabilities.supports_conditional_create(rtype) is not Support.UNSUPPORTED:
-                continue
-            if capabilities.supports_search_param(rtype, "identifier") is not Support.SUPPORTED:
-                continue
             try:
                 value = f"{prefix(entry)}/{entry.local_id}"
             except Exception:  # an unmapped record is for prepare to report

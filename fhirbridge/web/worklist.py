@@ -76,7 +76,7 @@ def _read(
     store: Store, request: Request, session: SignedIn, chosen: str, policy: service.WorklistPolicy
 ) -> service.Worklist:
     work = page_work(request, session)
-    member = store.care_team.get(chosen)
+    member = store.worklist_rows.member(chosen)
     if member is None or not sees_team(session.principal, member.team):
         raise NotFound("care team member", chosen)
     now = work.now()
@@ -89,6 +89,7 @@ def _read(
         rules=service.threshold_rules(now.astimezone(work.tz).year),
         page=1,
         page_size=_ALL,
+        member=member,
     )
 
 

@@ -60,3 +60,26 @@ def test_a_resource_not_handed_over_is_copied() -> None:
     built = builder.build()["entry"][1]["resource"]
 
     assert built["target"] == [{"measure": {"text": "HbA1c"}}]
+
+
+def test_without_a_placeholder_of_an_update_handed_out_no_resource_is_rewritten() -> None:
+    builder = TransactionBuilder()
+    builder.update(PATIENT, key="patient")  # its placeholder is never asked for
+    goal = {"resourceType": "Goal", "subject": {"reference": "Patient/p1"}}
+    builder.create(goal, key="goal", handed_over=True)
+
+    built = builder.build()["entry"]
+
+    assert built[1]["resource"] is goal
+    assert built[1]["fullUrl"] == builder.ref("goal")
+
+
+def test_a_placeholder_of_an_update_asked_for_before_the_update_is_added_is_rewritten() -> None:
+    builder = TransactionBuilder()
+    goal = goal_for(builder)  # refers to the patient before its entry exists
+    builder.create(goal, key="goal", handed_over=True)
+    builder.update(PATIENT, key="patient")
+
+    built = builder.build()["entry"][0]["resource"]
+
+    assert built["subject"] == {"reference": "Patient/p1"}
