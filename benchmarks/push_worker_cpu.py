@@ -22,6 +22,7 @@ import cProfile
 import gc
 import os
 import pstats
+import resource
 import shutil
 import signal
 import subprocess
@@ -160,6 +161,10 @@ class CpuSampler:
             print(f"  {n * per:7.3f} ms/resource {n / total:4.0%}  {where}")
 
 
+def _peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
 def child(args: argparse.Namespace) -> None:
     """One `sync push --once` in this (fresh) process; prints what it cost."""
     resources = args.patients * RESOURCES_PER_PATIENT
@@ -191,7 +196,7 @@ def child(args: argparse.Namespace) -> None:
     print(
         f"CPU {cpu * 1000 / resources:.3f} ms/resource ({cpu:.2f}s CPU, {wall:.2f}s wall; "
         f"start-up imports {imports:.2f}s CPU besides); garbage collector: "
-        f"{gc_clock.report(resources)}"
+        f"{gc_clock.report(resources)}; peak RSS {_peak_rss_mib():.0f} MiB"
     )
     print(f"RESULT {cpu}")
     if sampler is not None:

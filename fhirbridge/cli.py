@@ -370,7 +370,7 @@ def billing_report(
 
     from fhirbridge import wiring
     from fhirbridge.billing.report import write_csv, write_json
-    from fhirbridge.collector import settle_after_startup
+    from fhirbridge.collector import ROLL_UP_YOUNG_THRESHOLD, settle_after_startup
     from fhirbridge.commands.billing_rules import rules_for_month
     from fhirbridge.config import Settings
     from fhirbridge.persistence import Store, unit_of_work
@@ -381,8 +381,8 @@ def billing_report(
     tz = _zone(timezone or settings.practice_timezone)
     rules = rules_for_month(year)
     with wiring.database(settings) as sessions, unit_of_work(sessions) as session:
-        # As `serve` does: the roll-up's collections scan only what it allocates.
-        settle_after_startup()
+        # The roll-up's collections scan only what it allocates, and seldom (see collector).
+        settle_after_startup(young_threshold=ROLL_UP_YOUNG_THRESHOLD)
         try:
             report = monthly_report(Store(session), month=(year, mon), tz=tz, rules=rules)
         finally:
