@@ -150,6 +150,11 @@ def _model_findings(
                 message=f"{resource_type!r} is not an R4B resource type",
             )
         ]
+    nested = _contained_type_findings(resource, label)
+    if nested:
+        # fhir_core looks the model up by the contained resource's type and fails with a bare
+        # KeyError on a name it does not know; a refusal must say which entry and why.
+        return nested
     try:
         models.validate(resource_type, resource)
     except ValidationError as error:
@@ -163,7 +168,44 @@ def _model_findings(
             )
             for e in error.errors(include_url=False, include_input=False)
         ]
+    except KeyError as error:
+        # The same lookup failing for a resource nested elsewhere (a Bundle entry, a
+        # Parameters part): refused, naming the type fhir_core could not find.
+        return [
+            Finding(
+                resource=label,
+                element=resource_type,
+                rule=f"{R4B_RULE_PREFIX}:resource-type",
+                severity=Severity.ERROR,
+                message=f"a nested resource's type is not an R4B resource type ({error})",
+            )
+        ]
     return []
+
+
+def _contained_type_findings(resource: Mapping[str, Any], label: str) -> list[Finding]:
+    contained = resource.get("contained")
+    if not isinstance(contained, list):
+        return []
+    findings = []
+    for index, item in enumerate(contained):
+        kind = item.get("resourceType") if isinstance(item, Mapping) else None
+        if isinstance(kind, str) and is_resource_type(kind):
+            continue
+        findings.append(
+            Finding(
+                resource=label,
+                element=f"contained[{index}].resourceType",
+                rule=f"{R4B_RULE_PREFIX}:resource-type",
+                severity=Severity.ERROR,
+                message=(
+                    "a contained resource needs a resourceType"
+                    if kind is None
+                    else f"{kind!r} is not an R4B resource type"
+                ),
+            )
+        )
+    return findings
 
 
 def _element_of(loc: tuple[str | int, ...]) -> str:
