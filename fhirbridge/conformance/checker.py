@@ -142,13 +142,7 @@ def _model_findings(
     resource_type = resource.get("resourceType")
     if not isinstance(resource_type, str) or not is_resource_type(resource_type):
         return [
-            Finding(
-                resource=label,
-                element="resourceType",
-                rule=f"{R4B_RULE_PREFIX}:resource-type",
-                severity=Severity.ERROR,
-                message=f"{resource_type!r} is not an R4B resource type",
-            )
+            _type_finding(label, "resourceType", f"{resource_type!r} is not an R4B resource type")
         ]
     nested = _contained_type_findings(resource, label)
     if nested:
@@ -171,15 +165,8 @@ def _model_findings(
     except KeyError as error:
         # The same lookup failing for a resource nested elsewhere (a Bundle entry, a
         # Parameters part): refused, naming the type fhir_core could not find.
-        return [
-            Finding(
-                resource=label,
-                element=resource_type,
-                rule=f"{R4B_RULE_PREFIX}:resource-type",
-                severity=Severity.ERROR,
-                message=f"a nested resource's type is not an R4B resource type ({error})",
-            )
-        ]
+        message = f"a nested resource's type is not an R4B resource type ({error})"
+        return [_type_finding(label, resource_type, message)]
     return []
 
 
@@ -192,20 +179,17 @@ def _contained_type_findings(resource: Mapping[str, Any], label: str) -> list[Fi
         kind = item.get("resourceType") if isinstance(item, Mapping) else None
         if isinstance(kind, str) and is_resource_type(kind):
             continue
-        findings.append(
-            Finding(
-                resource=label,
-                element=f"contained[{index}].resourceType",
-                rule=f"{R4B_RULE_PREFIX}:resource-type",
-                severity=Severity.ERROR,
-                message=(
-                    "a contained resource needs a resourceType"
-                    if kind is None
-                    else f"{kind!r} is not an R4B resource type"
-                ),
-            )
+        message = (
+            "a contained resource needs a resourceType"
+            if kind is None
+            else f"{kind!r} is not an R4B resource type"
         )
+        findings.append(_type_finding(label, f"contained[{index}].resourceType", message))
     return findings
+
+
+def _type_finding(label: str, element: str, message: str) -> Finding:
+    return Finding(label, element, f"{R4B_RULE_PREFIX}:resource-type", Severity.ERROR, message)
 
 
 def _element_of(loc: tuple[str | int, ...]) -> str:

@@ -28,11 +28,12 @@ def lock_name(session: Session, *name: str) -> None:
         session.connection()  # begins the transaction, so the write lock is held from here on
         return
     session.flush()
-    session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _key(name)})
+    session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key(*name)})
     session.expire_all()
 
 
-def _key(name: tuple[str, ...]) -> int:
+def lock_key(*name: str) -> int:
+    """The advisory-lock key of ``name``, for a statement that takes the lock itself."""
     # A stable hash (Python's hash() differs per process); a collision only makes two unrelated
     # names take turns.
     digest = hashlib.blake2b(digest_size=8)

@@ -26,8 +26,7 @@ from fhirbridge.domain import (
 from fhirbridge.persistence.errors import ConstraintViolation, RecordExists
 from fhirbridge.persistence.records import EntityKind
 from fhirbridge.persistence.repositories._base import Repository, constraint_name
-from fhirbridge.persistence.repositories._locks import _key as lock_key
-from fhirbridge.persistence.repositories._locks import lock_name
+from fhirbridge.persistence.repositories._locks import lock_key, lock_name
 from fhirbridge.persistence.repositories._values import enum_member, enum_value
 from fhirbridge.persistence.tables import (
     CareTeamMemberRow,
@@ -226,7 +225,7 @@ class TimeEntries(Repository[TimeEntry, TimeEntryRow]):
         if lock_staff is not None:
             if self._session.get_bind().dialect.name == "postgresql":
                 locking = True
-                parameters["lock_key"] = lock_key((*_STAFF_LOCK, lock_staff))
+                parameters["lock_key"] = lock_key(*_STAFF_LOCK, lock_staff)
                 self._session.flush()  # as lock_name does
             else:
                 self.lock_staff(lock_staff)
